@@ -1,0 +1,21 @@
+//! The DataFlow resource model (`apiVersion: dataflow.dataflow.io/v1`, `kind: DataFlow`).
+//!
+//! Pure: parsing (YAML/JSON, several documents), normalisation of the two block shapes the
+//! original accepted, typed configuration with defaults, validation that collects every
+//! problem with its path and position, and secret resolution through a [`SecretResolver`].
+
+pub mod duration;
+pub mod load;
+pub mod model;
+pub mod problem;
+pub mod secrets;
+pub mod shape;
+pub mod structure;
+pub mod template;
+pub mod validate;
+pub mod yaml;
+
+pub use load::{CheckedFlow, LoadedFile, dataflow_schema, load_text};
+pub use model::*;
+pub use problem::{Problem, Severity};
+pub use secrets::{ChainResolver, SecretDocuments, SecretError, SecretResolver, SecretsDir, resolve_secrets};

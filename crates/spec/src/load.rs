@@ -1,0 +1,164 @@
+//! From text to checked DataFlows: parse every document, collect Secrets, normalise block
+//! shapes, check structure, decode the typed model, apply the rules, and map every problem to
+//! the path the user wrote and its line:column.
+
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+use crate::model::{DataFlow, KIND};
+use crate::problem::Problem;
+use crate::secrets::SecretDocuments;
+use crate::shape::normalise_spec;
+use crate::structure;
+use crate::validate::validate;
+use crate::yaml::{Document, parse_documents};
+
+/// One DataFlow document after checking.
+#[derive(Debug, Clone)]
+pub struct CheckedFlow {
+    /// The typed DataFlow, when it decoded (it may still have problems).
+    pub flow: Option<DataFlow>,
+    /// Every problem, with written paths and positions, ordered by position.
+    pub problems: Vec<Problem>,
+}
+
+impl CheckedFlow {
+    /// Whether any problem is an error.
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(Problem::is_error)
+    }
+}
+
+/// Everything one file holds.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedFile {
+    /// The DataFlow documents, in file order.
+    pub flows: Vec<CheckedFlow>,
+    /// The `kind: Secret` documents.
+    pub secrets: SecretDocuments,
+    /// Problems not tied to one DataFlow (syntax errors, unreadable Secrets).
+    pub problems: Vec<Problem>,
+}
+
+/// The JSON Schema of a DataFlow manifest, generated from the typed model.
+pub fn dataflow_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        serde_json::to_value(schemars::schema_for!(DataFlow)).expect("schema serialises")
+    })
+}
+
+/// Parses and checks every document of a YAML or JSON text.
+pub fn load_text(text: &str) -> LoadedFile {
+    let mut loaded = LoadedFile::default();
+    let documents = match parse_documents(text) {
+        Ok(documents) => documents,
+        Err(error) => {
+            loaded.problems.push(Problem {
+                position: error.position,
+                ..Problem::error("", format!("not valid YAML or JSON: {}", error.message))
+            });
+            return loaded;
+        }
+    };
+    for document in documents {
+        let kind = document.value.get("kind").and_then(Value::as_str).map(str::to_string);
+        match kind.as_deref() {
+            Some("Secret") => {
+                if let Err(message) = loaded.secrets.add_document(&document.value) {
+                    let position = document.positions.find("data");
+                    loaded.problems.push(Problem {
+                        position,
+                        ..Problem::error("data", message)
+                    });
+                }
+            }
+            Some(KIND) | None => match into_manifest(document) {
+                Some(manifest) => loaded.flows.push(check_manifest(manifest)),
+                None => loaded.problems.push(Problem::error(
+                    "",
+                    "not a DataFlow: expected `kind: DataFlow` with a `spec`, or a bare spec \
+                     with `source` and `sink`",
+                )),
+            },
+            Some(_) => {} // other kinds (ConfigMaps, …) may sit beside a DataFlow
+        }
+    }
+    loaded
+}
+
+/// Wraps a bare spec into a manifest; `None` when the document is neither.
+fn into_manifest(mut document: Document) -> Option<Document> {
+    let object = document.value.as_object()?;
+    if object.contains_key("spec") || object.get("kind").is_some() {
+        return Some(document);
+    }
+    if object.contains_key("source") || object.contains_key("sink") {
+        let mut wrapper = Map::new();
+        wrapper.insert("spec".into(), document.value);
+        document.value = Value::Object(wrapper);
+        document.positions.alias_prefix("", "spec");
+        return Some(document);
+    }
+    None
+}
+
+fn check_manifest(mut document: Document) -> CheckedFlow {
+    let mut problems = Vec::new();
+    let (moves, shape_problems) = match document.value.get_mut("spec") {
+        Some(spec) => normalise_spec(spec, "spec"),
+        None => {
+            problems.push(Problem::error("spec", "spec is required"));
+            Default::default()
+        }
+    };
+    problems.extend(shape_problems);
+    let schema = dataflow_schema();
+    structure::check(schema, schema, &document.value, "", &mut problems);
+    // Route sinks live in free-form transformation configs: check them as sinks.
+    check_route_sinks(schema, &document.value, &mut problems);
+
+    let mut flow = None;
+    if !problems.iter().any(Problem::is_error) {
+        match serde_path_to_error::deserialize::<_, DataFlow>(&document.value) {
+            Ok(decoded) => {
+                problems.extend(validate(&decoded));
+                flow = Some(decoded);
+            }
+            Err(error) => {
+                let path = error.path().to_string();
+                let path = if path == "." { String::new() } else { path };
+                problems.push(Problem::error(path, error.into_inner().to_string()));
+            }
+        }
+    }
+    for problem in &mut problems {
+        problem.path = moves.written_path(&problem.path);
+        problem.position = problem.position.or_else(|| document.positions.find(&problem.path));
+    }
+    problems.sort_by_key(|p| p.position.map(|pos| (pos.line, pos.column)));
+    problems.dedup();
+    CheckedFlow { flow, problems }
+}
+
+fn check_route_sinks(schema: &Value, manifest: &Value, problems: &mut Vec<Problem>) {
+    let Some(steps) = manifest.pointer("/spec/transformations").and_then(Value::as_array) else {
+        return;
+    };
+    let sink_schema = serde_json::json!({"$ref": "#/$defs/SinkSpec"});
+    for (index, step) in steps.iter().enumerate() {
+        if step.get("type").and_then(Value::as_str) != Some("router") {
+            continue;
+        }
+        let Some(routes) = step.pointer("/config/routes").and_then(Value::as_array) else {
+            continue;
+        };
+        for (route_index, route) in routes.iter().enumerate() {
+            if let Some(sink) = route.get("sink") {
+                let path = format!("spec.transformations[{index}].config.routes[{route_index}].sink");
+                structure::check(schema, &sink_schema, sink, &path, problems);
+            }
+        }
+    }
+}

@@ -1,0 +1,691 @@
+//! Configuration of the five server connectors (Kafka, PostgreSQL, Trino, ClickHouse, Nessie),
+//! field for field as the seed document and the original implementation define them.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    BasicAuthConfig, KeycloakConfig, SaslConfig, SchemaRegistryConfig, SecretRef, TlsConfig,
+    string_or_list, string_or_list_schema,
+};
+
+fn default_consumer_group() -> String {
+    "dataflow-operator".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_poll_5() -> u32 {
+    5
+}
+fn default_poll_10() -> u32 {
+    10
+}
+fn default_flush_interval() -> u32 {
+    10
+}
+fn default_batch_1() -> u32 {
+    1
+}
+fn default_batch_100() -> u32 {
+    100
+}
+fn default_id() -> String {
+    "id".into()
+}
+fn default_updated_at() -> String {
+    "updated_at".into()
+}
+fn default_created_at() -> String {
+    "created_at".into()
+}
+fn default_branch() -> String {
+    "main".into()
+}
+fn default_query_timeout() -> u32 {
+    600
+}
+
+/// Payload encoding of Kafka records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KafkaFormat {
+    /// JSON values (default).
+    #[default]
+    Json,
+    /// Avro, through a Schema Registry or a static schema.
+    Avro,
+}
+
+/// Where a new consumer group starts reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StartOffset {
+    /// The oldest retained record (the original's only behaviour).
+    #[default]
+    Oldest,
+    /// Only records produced after the group first joins.
+    Latest,
+}
+
+/// Kafka source: a consumer group on one topic.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaSourceConfig {
+    /// Bootstrap brokers (`host:port`), a list or one comma-separated string.
+    #[serde(default, deserialize_with = "string_or_list")]
+    #[schemars(schema_with = "string_or_list_schema")]
+    pub brokers: Vec<String>,
+    /// Brokers from a secret (comma-separated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brokers_secret_ref: Option<SecretRef>,
+    /// Topic to consume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Topic from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_secret_ref: Option<SecretRef>,
+    /// Consumer group id (default `dataflow-operator`).
+    #[serde(default = "default_consumer_group")]
+    pub consumer_group: String,
+    /// Consumer group from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_group_secret_ref: Option<SecretRef>,
+    /// Where a new group starts: `oldest` (default) or `latest`.
+    #[serde(default)]
+    pub start_offset: StartOffset,
+    /// TLS settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// SASL credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl: Option<SaslConfig>,
+    /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; inferred from `tls`/`sasl` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_protocol: Option<String>,
+    /// `json` (default) or `avro`.
+    #[serde(default)]
+    pub format: KafkaFormat,
+    /// Wrap each record as `{"value": …, "_metadata": {offset, partition, timestamp, key, topic}}`.
+    #[serde(default)]
+    pub raw_mode: bool,
+    /// Static Avro schema (JSON text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avro_schema: Option<String>,
+    /// Path of a static Avro schema file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avro_schema_file: Option<String>,
+    /// Static Avro schema from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avro_schema_secret_ref: Option<SecretRef>,
+    /// Confluent Schema Registry for Avro.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<SchemaRegistryConfig>,
+    /// Longest wait of a fetch request (Go duration, e.g. `500ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_max_wait: Option<String>,
+    /// Minimum bytes a fetch returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_min_bytes: Option<u32>,
+    /// Maximum bytes a fetch returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_max_bytes: Option<u32>,
+    /// Maximum bytes per partition a fetch returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_partition_fetch_bytes: Option<u32>,
+    /// Network read timeout (Go duration); must exceed `consumerMaxWait`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_read_timeout: Option<String>,
+    /// Network write timeout (Go duration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_write_timeout: Option<String>,
+}
+
+/// Producer acknowledgement level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RequiredAcks {
+    /// All in-sync replicas (default).
+    #[default]
+    All,
+    /// The leader only.
+    Local,
+    /// No acknowledgement.
+    None,
+}
+
+/// Producer compression codec.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KafkaCompression {
+    /// No compression (default).
+    #[default]
+    None,
+    /// gzip.
+    Gzip,
+    /// snappy.
+    Snappy,
+    /// lz4.
+    Lz4,
+    /// zstd.
+    Zstd,
+}
+
+/// Kafka sink: an idempotent producer to one topic.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaSinkConfig {
+    /// Bootstrap brokers, a list or one comma-separated string.
+    #[serde(default, deserialize_with = "string_or_list")]
+    #[schemars(schema_with = "string_or_list_schema")]
+    pub brokers: Vec<String>,
+    /// Brokers from a secret (comma-separated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brokers_secret_ref: Option<SecretRef>,
+    /// Topic to produce to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Topic from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_secret_ref: Option<SecretRef>,
+    /// TLS settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// SASL credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl: Option<SaslConfig>,
+    /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; inferred when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_protocol: Option<String>,
+    /// `all` (default), `local` or `none`.
+    #[serde(default)]
+    pub required_acks: RequiredAcks,
+    /// Idempotent producer (default true; needs `requiredAcks: all`).
+    #[serde(default = "default_true")]
+    pub idempotent: bool,
+    /// Maximum in-flight requests per connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_open_requests: Option<u32>,
+    /// `none` (default), `gzip`, `snappy`, `lz4` or `zstd`.
+    #[serde(default)]
+    pub compression: KafkaCompression,
+    /// Do not wait for each batch's delivery before sending the next (acks still wait).
+    #[serde(default, rename = "async")]
+    pub async_send: bool,
+    /// Messages buffered before a produce request is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flush_messages: Option<u32>,
+    /// Bytes buffered before a produce request is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flush_bytes: Option<u32>,
+    /// Longest wait before a produce request is sent (Go duration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flush_frequency: Option<String>,
+    /// `json` (default) or `avro`.
+    #[serde(default)]
+    pub format: KafkaFormat,
+    /// Static Avro schema (JSON text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avro_schema: Option<String>,
+    /// Path of a static Avro schema file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avro_schema_file: Option<String>,
+    /// Static Avro schema from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avro_schema_secret_ref: Option<SecretRef>,
+    /// Confluent Schema Registry for Avro (schema registered under `<topic>-value`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<SchemaRegistryConfig>,
+}
+
+/// PostgreSQL polling source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PostgresSourceConfig {
+    /// libpq URL or key=value connection string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string: Option<String>,
+    /// Connection string from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string_secret_ref: Option<SecretRef>,
+    /// Table to read (`schema.table` allowed; default schema `public`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Table from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_secret_ref: Option<SecretRef>,
+    /// Custom SELECT used instead of the table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Seconds between polls (default 5).
+    #[serde(default = "default_poll_5")]
+    pub poll_interval: u32,
+    /// Rows per query (0 = no LIMIT).
+    #[serde(default)]
+    pub read_batch_size: u32,
+    /// Column holding the change time (default `updated_at`).
+    #[serde(default = "default_updated_at")]
+    pub change_tracking_column: String,
+    /// Column giving a stable order within one change time (default `id`).
+    #[serde(default = "default_id")]
+    pub order_by_column: String,
+    /// Create the table (`id SERIAL PK, created_at, updated_at`) when missing.
+    #[serde(default)]
+    pub auto_create_table: bool,
+    /// Wrap each row as `{"value": <row>, "_metadata": {table, id}}`.
+    #[serde(default)]
+    pub raw_mode: bool,
+}
+
+/// How a PostgreSQL upsert decides to overwrite.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum UpsertStrategy {
+    /// Always overwrite on conflict (default).
+    #[default]
+    Always,
+    /// Overwrite only when `upsertVersionColumn` grows.
+    IfNewer,
+}
+
+/// PostgreSQL sink.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PostgresSinkConfig {
+    /// libpq URL or key=value connection string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string: Option<String>,
+    /// Connection string from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string_secret_ref: Option<SecretRef>,
+    /// Target table (`schema.table` allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Table from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_secret_ref: Option<SecretRef>,
+    /// Messages per batch (default 1); 0 = flush by timer only.
+    #[serde(default = "default_batch_1")]
+    pub batch_size: u32,
+    /// Seconds before a partial batch is flushed (default 10); 0 = by size only.
+    #[serde(default = "default_flush_interval")]
+    pub batch_flush_interval_seconds: u32,
+    /// Create the table when missing (types inferred from the first message).
+    #[serde(default)]
+    pub auto_create_table: bool,
+    /// Update existing rows on conflict.
+    #[serde(default)]
+    pub upsert_mode: bool,
+    /// Conflict column for upserts (default `id`).
+    #[serde(default = "default_id")]
+    pub conflict_key: String,
+    /// `always` (default) or `ifNewer`.
+    #[serde(default)]
+    pub upsert_strategy: UpsertStrategy,
+    /// Version column compared by `ifNewer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upsert_version_column: Option<String>,
+    /// Column set to now() when `metadata.operation` is `delete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_delete_column: Option<String>,
+    /// Store payload and metadata as JSONB (`data`, `_metadata`).
+    #[serde(default)]
+    pub raw_mode: bool,
+    /// In raw mode, write each metadata key to its own column.
+    #[serde(default)]
+    pub flatten_metadata_columns: bool,
+    /// Prefix of flattened metadata columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flatten_metadata_columns_prefix: Option<String>,
+}
+
+/// Trino polling source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrinoSourceConfig {
+    /// Trino server URL.
+    #[serde(default, rename = "serverURL", skip_serializing_if = "Option::is_none")]
+    pub server_url: Option<String>,
+    /// Server URL from a secret.
+    #[serde(default, rename = "serverURLSecretRef", skip_serializing_if = "Option::is_none")]
+    pub server_url_secret_ref: Option<SecretRef>,
+    /// Catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    /// Catalog from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_secret_ref: Option<SecretRef>,
+    /// Schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Schema from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_secret_ref: Option<SecretRef>,
+    /// Table to read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Table from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_secret_ref: Option<SecretRef>,
+    /// Custom SELECT used instead of the table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Seconds between polls (default 5).
+    #[serde(default = "default_poll_5")]
+    pub poll_interval: u32,
+    /// Stable order column (default `id`).
+    #[serde(default = "default_id")]
+    pub order_by_column: String,
+    /// Change-time column (default `updated_at`).
+    #[serde(default = "default_updated_at")]
+    pub change_tracking_column: String,
+    /// Rows per query (0 = no LIMIT).
+    #[serde(default)]
+    pub read_batch_size: u32,
+    /// Wrap each row as `{"value", "_metadata": {catalog, schema, table, id}}`.
+    #[serde(default)]
+    pub raw_mode: bool,
+    /// Keycloak / OIDC authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keycloak: Option<KeycloakConfig>,
+}
+
+/// Trino sink.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrinoSinkConfig {
+    /// Trino server URL.
+    #[serde(default, rename = "serverURL", skip_serializing_if = "Option::is_none")]
+    pub server_url: Option<String>,
+    /// Server URL from a secret.
+    #[serde(default, rename = "serverURLSecretRef", skip_serializing_if = "Option::is_none")]
+    pub server_url_secret_ref: Option<SecretRef>,
+    /// Catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    /// Catalog from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_secret_ref: Option<SecretRef>,
+    /// Schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Schema from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_secret_ref: Option<SecretRef>,
+    /// Target table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Table from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_secret_ref: Option<SecretRef>,
+    /// Messages per batch (default 1); 0 = timer only.
+    #[serde(default = "default_batch_1")]
+    pub batch_size: u32,
+    /// Seconds before a partial batch is flushed (default 10); 0 = size only.
+    #[serde(default = "default_flush_interval")]
+    pub batch_flush_interval_seconds: u32,
+    /// Limit for one statement including all `nextUri` polls (default 600).
+    #[serde(default = "default_query_timeout")]
+    pub query_timeout_seconds: u32,
+    /// Create the table when missing.
+    #[serde(default)]
+    pub auto_create_table: bool,
+    /// Store the payload as one JSON `data` column.
+    #[serde(default)]
+    pub raw_mode: bool,
+    /// MERGE on `conflictKey` (Iceberg catalogs only).
+    #[serde(default)]
+    pub upsert_mode: bool,
+    /// Merge key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_key: Option<String>,
+    /// In raw mode, write each metadata key to its own column.
+    #[serde(default)]
+    pub flatten_metadata_columns: bool,
+    /// Prefix of flattened metadata columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flatten_metadata_columns_prefix: Option<String>,
+    /// Keycloak / OIDC authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keycloak: Option<KeycloakConfig>,
+}
+
+/// ClickHouse polling source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClickhouseSourceConfig {
+    /// `clickhouse://host:9000/db?…` (native) or `http://host:8123/db?…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string: Option<String>,
+    /// Connection string from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string_secret_ref: Option<SecretRef>,
+    /// Table to read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Table from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_secret_ref: Option<SecretRef>,
+    /// Custom SELECT used instead of the table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Seconds between polls (default 5).
+    #[serde(default = "default_poll_5")]
+    pub poll_interval: u32,
+    /// Stable order column (default `id`).
+    #[serde(default = "default_id")]
+    pub order_by_column: String,
+    /// Change-time column (default `created_at`).
+    #[serde(default = "default_created_at")]
+    pub change_tracking_column: String,
+    /// Rows per query (0 = no LIMIT).
+    #[serde(default)]
+    pub read_batch_size: u32,
+    /// Wrap each row as `{"value", "_metadata": {table, id}}`.
+    #[serde(default)]
+    pub raw_mode: bool,
+}
+
+/// ClickHouse table engine for auto-created tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TableEngine {
+    /// MergeTree.
+    MergeTree,
+    /// ReplacingMergeTree (the default under upsert).
+    ReplacingMergeTree,
+}
+
+/// ClickHouse sink.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClickhouseSinkConfig {
+    /// `clickhouse://…` (native) or `http://…` connection string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string: Option<String>,
+    /// Connection string from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string_secret_ref: Option<SecretRef>,
+    /// Target table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Table from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_secret_ref: Option<SecretRef>,
+    /// Messages per batch (default 100); 0 = timer only.
+    #[serde(default = "default_batch_100")]
+    pub batch_size: u32,
+    /// Seconds before a partial batch is flushed (default 10); 0 = size only.
+    #[serde(default = "default_flush_interval")]
+    pub batch_flush_interval_seconds: u32,
+    /// Create a MergeTree table when missing.
+    #[serde(default)]
+    pub auto_create_table: bool,
+    /// Store the payload as JSON text in `data`.
+    #[serde(default)]
+    pub raw_mode: bool,
+    /// Deduplicate on `conflictKey` through ReplacingMergeTree.
+    #[serde(default)]
+    pub upsert_mode: bool,
+    /// ORDER BY / deduplication key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_key: Option<String>,
+    /// `MergeTree` or `ReplacingMergeTree`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_engine: Option<TableEngine>,
+    /// Version column of ReplacingMergeTree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacing_version_column: Option<String>,
+    /// In raw mode, write each metadata key to its own column.
+    #[serde(default)]
+    pub flatten_metadata_columns: bool,
+    /// Prefix of flattened metadata columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flatten_metadata_columns_prefix: Option<String>,
+}
+
+/// Authentication against Nessie / Iceberg REST.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum NessieAuthenticationType {
+    /// Bearer when a token is set, else basic when credentials are set (default).
+    #[default]
+    Auto,
+    /// Bearer token.
+    Bearer,
+    /// Basic authentication.
+    Basic,
+    /// No authentication.
+    None,
+}
+
+/// Nessie source: an Iceberg table on a Nessie branch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NessieSourceConfig {
+    /// Nessie base URL, e.g. `http://nessie:19120`.
+    #[serde(default, rename = "baseURL", skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Base URL from a secret.
+    #[serde(default, rename = "baseURLSecretRef", skip_serializing_if = "Option::is_none")]
+    pub base_url_secret_ref: Option<SecretRef>,
+    /// Branch (default `main`).
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// Warehouse name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse: Option<String>,
+    /// Namespace (schema) of the table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Namespace from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_secret_ref: Option<SecretRef>,
+    /// Table name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Table from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_secret_ref: Option<SecretRef>,
+    /// `AUTO` (default), `BEARER`, `BASIC` or `NONE`.
+    #[serde(default)]
+    pub authentication_type: NessieAuthenticationType,
+    /// Bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<String>,
+    /// Bearer token from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_ref: Option<SecretRef>,
+    /// Basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuthConfig>,
+    /// Row filter (not with `incrementalBySnapshot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Seconds between polls (default 10).
+    #[serde(default = "default_poll_10")]
+    pub poll_interval: u32,
+    /// Read only snapshots added after the last acknowledged one.
+    #[serde(default)]
+    pub incremental_by_snapshot: bool,
+    /// First snapshot id (unsigned integer as a string).
+    #[serde(default, rename = "startSnapshotID", skip_serializing_if = "Option::is_none")]
+    pub start_snapshot_id: Option<String>,
+    /// Persist the last acknowledged snapshot (default true).
+    #[serde(default = "default_true")]
+    pub snapshot_checkpoints: bool,
+    /// Wrap each row as `{"value", "_metadata": {namespace, table}}`.
+    #[serde(default)]
+    pub raw_mode: bool,
+}
+
+/// Nessie sink: appends to an Iceberg table on a Nessie branch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NessieSinkConfig {
+    /// Nessie base URL.
+    #[serde(default, rename = "baseURL", skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Base URL from a secret.
+    #[serde(default, rename = "baseURLSecretRef", skip_serializing_if = "Option::is_none")]
+    pub base_url_secret_ref: Option<SecretRef>,
+    /// Branch (default `main`).
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// Warehouse name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse: Option<String>,
+    /// Namespace (schema).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Namespace from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_secret_ref: Option<SecretRef>,
+    /// Table name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Table from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_secret_ref: Option<SecretRef>,
+    /// `AUTO` (default), `BEARER`, `BASIC` or `NONE`.
+    #[serde(default)]
+    pub authentication_type: NessieAuthenticationType,
+    /// Bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<String>,
+    /// Bearer token from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_ref: Option<SecretRef>,
+    /// Basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuthConfig>,
+    /// Messages per append (default 100); 0 = timer only.
+    #[serde(default = "default_batch_100")]
+    pub batch_size: u32,
+    /// Seconds before a partial batch is appended (default 10); 0 = size only.
+    #[serde(default = "default_flush_interval")]
+    pub batch_flush_interval_seconds: u32,
+    /// Create the table (one string column `data`) when missing.
+    #[serde(default)]
+    pub auto_create_table: bool,
+    /// Store `data` and `_metadata` as strings.
+    #[serde(default)]
+    pub raw_mode: bool,
+    /// In raw mode, write each metadata key to its own column.
+    #[serde(default)]
+    pub flatten_metadata_columns: bool,
+    /// Prefix of flattened metadata columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flatten_metadata_columns_prefix: Option<String>,
+    /// S3 endpoint of the warehouse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_region: Option<String>,
+    /// S3 access key id from a secret (passed to the processor as environment, not inlined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_secret_ref: Option<SecretRef>,
+    /// S3 secret access key from a secret (both or neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key_secret_ref: Option<SecretRef>,
+}

@@ -1,0 +1,742 @@
+//! Semantic rules of a typed DataFlow: required fields, identifiers, consistency between
+//! fields, and the original's admission rules (original-behaviour §1.9).
+
+use serde_json::Value;
+
+use crate::duration::parse_go_duration;
+use crate::model::*;
+use crate::problem::{Problem, did_you_mean};
+use crate::template::Template;
+use crate::yaml::{join_index, join_key};
+
+/// Checks every rule and returns all problems (errors and warnings), with normalised paths.
+pub fn validate(flow: &DataFlow) -> Vec<Problem> {
+    let mut rules = Rules::default();
+    let spec = &flow.spec;
+    if flow.api_version != API_VERSION {
+        rules.error(
+            "apiVersion",
+            format!("expected {API_VERSION:?}, found {:?}", flow.api_version),
+        );
+    }
+    rules.source(&spec.source, "spec.source.config");
+    rules.sink(&spec.sink, "spec.sink.config");
+    if let Some(errors) = &spec.errors {
+        rules.sink(&errors.sink, "spec.errors.config");
+    }
+    let route_sinks = rules.transformations(&spec.transformations);
+    rules.top_level(spec);
+    rules.idempotency(spec, &route_sinks);
+    let value = serde_json::to_value(spec).unwrap_or_default();
+    rules.secret_refs(&value, "spec");
+    rules.problems
+}
+
+#[derive(Default)]
+struct Rules {
+    problems: Vec<Problem>,
+}
+
+fn field(path: &str, name: &str) -> String {
+    join_key(path, name)
+}
+
+fn is_set(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.trim().is_empty())
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`, the SQL identifiers the original accepts.
+pub fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Rules {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::error(path, message));
+    }
+
+    fn warning(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::warning(path, message));
+    }
+
+    /// "X or XSecretRef is required".
+    fn required(&mut self, path: &str, name: &str, plain: &Option<String>, secret: &Option<SecretRef>) {
+        if !is_set(plain) && secret.is_none() {
+            self.error(field(path, name), format!("{name} or {name}SecretRef is required"));
+        }
+    }
+
+    fn required_plain(&mut self, path: &str, name: &str, plain: &str) {
+        if plain.trim().is_empty() {
+            self.error(field(path, name), format!("{name} is required"));
+        }
+    }
+
+    fn identifier(&mut self, path: &str, name: &str, value: &str) {
+        if !is_identifier(value) {
+            self.error(
+                field(path, name),
+                format!(
+                    "{value:?} is not a valid column name (letters, digits and underscores, \
+                     not starting with a digit)"
+                ),
+            );
+        }
+    }
+
+    fn optional_identifier(&mut self, path: &str, name: &str, value: &Option<String>) {
+        if let Some(value) = value {
+            self.identifier(path, name, value);
+        }
+    }
+
+    fn duration(&mut self, path: &str, name: &str, value: &Option<String>) -> Option<std::time::Duration> {
+        let text = value.as_ref()?;
+        match parse_go_duration(text) {
+            Ok(duration) => Some(duration),
+            Err(message) => {
+                self.error(field(path, name), message);
+                None
+            }
+        }
+    }
+
+    fn flatten_metadata(&mut self, path: &str, raw_mode: bool, flatten: bool, prefix: &Option<String>) {
+        if flatten && !raw_mode {
+            self.error(
+                field(path, "flattenMetadataColumns"),
+                "flattenMetadataColumns requires rawMode: true",
+            );
+        }
+        if let Some(prefix) = prefix {
+            if !prefix.is_empty() && !is_identifier(prefix) {
+                self.error(
+                    field(path, "flattenMetadataColumnsPrefix"),
+                    format!(
+                        "{prefix:?} is not a valid prefix (letters, digits and underscores, not \
+                         starting with a digit)"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn source(&mut self, source: &SourceSpec, path: &str) {
+        match source {
+            SourceSpec::Kafka(c) => {
+                self.kafka_common(path, &c.brokers, &c.brokers_secret_ref, &c.topic, &c.topic_secret_ref);
+                self.kafka_security(path, &c.security_protocol, &c.tls, &c.sasl);
+                self.avro(
+                    path,
+                    c.format,
+                    &c.avro_schema,
+                    &c.avro_schema_file,
+                    &c.avro_schema_secret_ref,
+                    &c.schema_registry,
+                );
+                let max_wait = self.duration(path, "consumerMaxWait", &c.consumer_max_wait);
+                let read_timeout = self.duration(path, "netReadTimeout", &c.net_read_timeout);
+                self.duration(path, "netWriteTimeout", &c.net_write_timeout);
+                for (name, value) in [
+                    ("consumerMaxWait", max_wait),
+                    ("netReadTimeout", read_timeout),
+                ] {
+                    if value.is_some_and(|d| d.is_zero()) {
+                        self.error(field(path, name), format!("{name} must be greater than zero"));
+                    }
+                }
+                if let (Some(wait), Some(read)) = (max_wait, read_timeout) {
+                    if read <= wait {
+                        self.error(
+                            field(path, "netReadTimeout"),
+                            "netReadTimeout must exceed consumerMaxWait",
+                        );
+                    }
+                }
+                for (name, value) in [
+                    ("fetchMinBytes", c.fetch_min_bytes),
+                    ("fetchMaxBytes", c.fetch_max_bytes),
+                    ("maxPartitionFetchBytes", c.max_partition_fetch_bytes),
+                ] {
+                    if value == Some(0) {
+                        self.error(field(path, name), format!("{name} must be greater than zero"));
+                    }
+                }
+                if c.consumer_group.trim().is_empty() && c.consumer_group_secret_ref.is_none() {
+                    self.error(field(path, "consumerGroup"), "consumerGroup must not be empty");
+                }
+            }
+            SourceSpec::Postgresql(c) => {
+                self.required(path, "connectionString", &c.connection_string, &c.connection_string_secret_ref);
+                self.table_or_query(path, &c.table, &c.table_secret_ref, &c.query);
+                self.identifier(path, "changeTrackingColumn", &c.change_tracking_column);
+                self.identifier(path, "orderByColumn", &c.order_by_column);
+                self.poll_interval(path, c.poll_interval);
+            }
+            SourceSpec::Trino(c) => {
+                self.required(path, "serverURL", &c.server_url, &c.server_url_secret_ref);
+                self.required(path, "catalog", &c.catalog, &c.catalog_secret_ref);
+                self.required(path, "schema", &c.schema, &c.schema_secret_ref);
+                self.table_or_query(path, &c.table, &c.table_secret_ref, &c.query);
+                self.identifier(path, "changeTrackingColumn", &c.change_tracking_column);
+                self.identifier(path, "orderByColumn", &c.order_by_column);
+                self.poll_interval(path, c.poll_interval);
+                self.keycloak(path, &c.keycloak);
+            }
+            SourceSpec::Clickhouse(c) => {
+                self.required(path, "connectionString", &c.connection_string, &c.connection_string_secret_ref);
+                self.table_or_query(path, &c.table, &c.table_secret_ref, &c.query);
+                self.identifier(path, "changeTrackingColumn", &c.change_tracking_column);
+                self.identifier(path, "orderByColumn", &c.order_by_column);
+                self.poll_interval(path, c.poll_interval);
+            }
+            SourceSpec::Nessie(c) => {
+                self.nessie_common(
+                    path,
+                    (&c.base_url, &c.base_url_secret_ref),
+                    (&c.namespace, &c.namespace_secret_ref),
+                    (&c.table, &c.table_secret_ref),
+                    &c.branch,
+                );
+                self.nessie_auth(path, c.authentication_type, &c.bearer_token, &c.token_secret_ref, &c.basic_auth);
+                if let Some(id) = &c.start_snapshot_id {
+                    if id.parse::<u64>().is_err() {
+                        self.error(
+                            field(path, "startSnapshotID"),
+                            format!("{id:?} is not an unsigned integer snapshot id"),
+                        );
+                    }
+                }
+                if c.incremental_by_snapshot && is_set(&c.query) {
+                    self.error(
+                        field(path, "query"),
+                        "query cannot be combined with incrementalBySnapshot",
+                    );
+                }
+                self.poll_interval(path, c.poll_interval);
+            }
+            SourceSpec::File(c) => self.required_plain(path, "path", &c.path),
+            SourceSpec::Stdin(_) => {}
+            SourceSpec::Generate(c) => {
+                if let Some(rate) = c.rate_per_second {
+                    if !(rate > 0.0 && rate.is_finite()) {
+                        self.error(field(path, "ratePerSecond"), "ratePerSecond must be greater than zero");
+                    }
+                }
+                if let Some(template) = &c.template {
+                    if let Err(message) = Template::compile(template) {
+                        let (inner, text) = message.split_once(": ").unwrap_or(("template", &message));
+                        self.error(field(path, inner), text.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    fn sink(&mut self, sink: &SinkSpec, path: &str) {
+        match sink {
+            SinkSpec::Kafka(c) => {
+                self.kafka_common(path, &c.brokers, &c.brokers_secret_ref, &c.topic, &c.topic_secret_ref);
+                self.kafka_security(path, &c.security_protocol, &c.tls, &c.sasl);
+                self.avro(
+                    path,
+                    c.format,
+                    &c.avro_schema,
+                    &c.avro_schema_file,
+                    &c.avro_schema_secret_ref,
+                    &c.schema_registry,
+                );
+                if c.idempotent && c.required_acks != RequiredAcks::All {
+                    self.error(
+                        field(path, "requiredAcks"),
+                        "an idempotent producer needs requiredAcks: all (or set idempotent: false)",
+                    );
+                }
+                if c.max_open_requests == Some(0) {
+                    self.error(field(path, "maxOpenRequests"), "maxOpenRequests must be at least 1");
+                }
+                self.duration(path, "flushFrequency", &c.flush_frequency);
+            }
+            SinkSpec::Postgresql(c) => {
+                self.required(path, "connectionString", &c.connection_string, &c.connection_string_secret_ref);
+                self.required(path, "table", &c.table, &c.table_secret_ref);
+                if c.upsert_mode {
+                    self.identifier(path, "conflictKey", &c.conflict_key);
+                }
+                if c.upsert_strategy == UpsertStrategy::IfNewer && !is_set(&c.upsert_version_column) {
+                    self.error(
+                        field(path, "upsertVersionColumn"),
+                        "upsertStrategy: ifNewer requires upsertVersionColumn",
+                    );
+                }
+                self.optional_identifier(path, "upsertVersionColumn", &c.upsert_version_column);
+                self.optional_identifier(path, "softDeleteColumn", &c.soft_delete_column);
+                self.flatten_metadata(path, c.raw_mode, c.flatten_metadata_columns, &c.flatten_metadata_columns_prefix);
+                self.batch_warning(path, "postgresql", c.batch_size, 100);
+            }
+            SinkSpec::Trino(c) => {
+                self.required(path, "serverURL", &c.server_url, &c.server_url_secret_ref);
+                self.required(path, "catalog", &c.catalog, &c.catalog_secret_ref);
+                self.required(path, "schema", &c.schema, &c.schema_secret_ref);
+                self.required(path, "table", &c.table, &c.table_secret_ref);
+                if c.upsert_mode {
+                    match &c.conflict_key {
+                        Some(key) if !key.is_empty() => self.identifier(path, "conflictKey", key),
+                        _ => self.error(field(path, "conflictKey"), "upsertMode requires conflictKey"),
+                    }
+                    let catalog = c.catalog.as_deref().unwrap_or_default();
+                    if c.catalog_secret_ref.is_none() && !catalog.to_lowercase().contains("iceberg") {
+                        self.error(
+                            field(path, "upsertMode"),
+                            format!(
+                                "upsertMode uses MERGE, which needs an Iceberg catalog (a catalog \
+                                 whose name contains \"iceberg\"); catalog is {catalog:?}"
+                            ),
+                        );
+                    }
+                    self.warning(
+                        field(path, "upsertMode"),
+                        "Trino upserts run one MERGE per batch; expect lower throughput than inserts",
+                    );
+                }
+                if c.query_timeout_seconds == 0 {
+                    self.error(field(path, "queryTimeoutSeconds"), "queryTimeoutSeconds must be at least 1");
+                }
+                self.flatten_metadata(path, c.raw_mode, c.flatten_metadata_columns, &c.flatten_metadata_columns_prefix);
+                self.keycloak(path, &c.keycloak);
+                self.batch_warning(path, "trino", c.batch_size, 10);
+            }
+            SinkSpec::Clickhouse(c) => {
+                self.required(path, "connectionString", &c.connection_string, &c.connection_string_secret_ref);
+                self.required(path, "table", &c.table, &c.table_secret_ref);
+                if c.upsert_mode {
+                    match &c.conflict_key {
+                        Some(key) if !key.is_empty() => self.identifier(path, "conflictKey", key),
+                        _ => self.error(field(path, "conflictKey"), "upsertMode requires conflictKey"),
+                    }
+                }
+                if c.upsert_mode && c.table_engine == Some(TableEngine::MergeTree) {
+                    self.error(
+                        field(path, "tableEngine"),
+                        "upsertMode needs tableEngine ReplacingMergeTree (MergeTree keeps duplicates)",
+                    );
+                }
+                self.optional_identifier(path, "replacingVersionColumn", &c.replacing_version_column);
+                self.flatten_metadata(path, c.raw_mode, c.flatten_metadata_columns, &c.flatten_metadata_columns_prefix);
+                self.batch_warning(path, "clickhouse", c.batch_size, 500);
+            }
+            SinkSpec::Nessie(c) => {
+                self.nessie_common(
+                    path,
+                    (&c.base_url, &c.base_url_secret_ref),
+                    (&c.namespace, &c.namespace_secret_ref),
+                    (&c.table, &c.table_secret_ref),
+                    &c.branch,
+                );
+                self.nessie_auth(path, c.authentication_type, &c.bearer_token, &c.token_secret_ref, &c.basic_auth);
+                if c.access_key_secret_ref.is_some() != c.secret_access_key_secret_ref.is_some() {
+                    self.error(
+                        field(path, "accessKeySecretRef"),
+                        "accessKeySecretRef and secretAccessKeySecretRef must be set together",
+                    );
+                }
+                self.flatten_metadata(path, c.raw_mode, c.flatten_metadata_columns, &c.flatten_metadata_columns_prefix);
+                self.batch_warning(path, "nessie", c.batch_size, 500);
+            }
+            SinkSpec::File(c) => self.required_plain(path, "path", &c.path),
+            SinkSpec::Stdout(_) | SinkSpec::Null(_) => {}
+        }
+    }
+
+    fn batch_warning(&mut self, path: &str, sink: &str, batch_size: u32, recommended: u32) {
+        if batch_size != 0 && batch_size < recommended {
+            self.warning(
+                field(path, "batchSize"),
+                format!(
+                    "batchSize {batch_size} is below the {recommended} recommended for {sink}: \
+                     every batch is one round trip"
+                ),
+            );
+        }
+    }
+
+    fn poll_interval(&mut self, path: &str, seconds: u32) {
+        if seconds == 0 {
+            self.error(field(path, "pollInterval"), "pollInterval must be at least 1 second");
+        }
+    }
+
+    fn table_or_query(&mut self, path: &str, table: &Option<String>, secret: &Option<SecretRef>, query: &Option<String>) {
+        if !is_set(table) && secret.is_none() && !is_set(query) {
+            self.error(field(path, "table"), "table, tableSecretRef or query is required");
+        }
+    }
+
+    fn kafka_common(
+        &mut self,
+        path: &str,
+        brokers: &[String],
+        brokers_secret: &Option<SecretRef>,
+        topic: &Option<String>,
+        topic_secret: &Option<SecretRef>,
+    ) {
+        if brokers.is_empty() && brokers_secret.is_none() {
+            self.error(field(path, "brokers"), "brokers or brokersSecretRef is required");
+        }
+        for (index, broker) in brokers.iter().enumerate() {
+            let valid = broker
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !valid {
+                self.error(
+                    join_index(&field(path, "brokers"), index),
+                    format!("{broker:?} is not host:port"),
+                );
+            }
+        }
+        self.required(path, "topic", topic, topic_secret);
+    }
+
+    fn kafka_security(&mut self, path: &str, protocol: &Option<String>, tls: &Option<TlsConfig>, sasl: &Option<SaslConfig>) {
+        if let Some(sasl) = sasl {
+            let sasl_path = field(path, "sasl");
+            self.required(&sasl_path, "username", &sasl.username, &sasl.username_secret_ref);
+            self.required(&sasl_path, "password", &sasl.password, &sasl.password_secret_ref);
+        }
+        let Some(protocol) = protocol else { return };
+        let normalised = protocol.trim().to_uppercase().replace('-', "_");
+        let (needs_tls, needs_sasl) = match normalised.as_str() {
+            "PLAINTEXT" => (false, false),
+            "SSL" => (true, false),
+            "SASL_PLAINTEXT" => (false, true),
+            "SASL_SSL" => (true, true),
+            _ => {
+                self.error(
+                    field(path, "securityProtocol"),
+                    format!("{protocol:?} is not allowed (expected one of: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)"),
+                );
+                return;
+            }
+        };
+        if needs_sasl != sasl.is_some() {
+            self.error(
+                field(path, "securityProtocol"),
+                if needs_sasl {
+                    format!("securityProtocol {normalised} needs a sasl block")
+                } else {
+                    format!("securityProtocol {normalised} does not use SASL, but a sasl block is set")
+                },
+            );
+        }
+        if !needs_tls && tls.is_some() {
+            self.error(
+                field(path, "securityProtocol"),
+                format!("securityProtocol {normalised} does not use TLS, but a tls block is set"),
+            );
+        }
+    }
+
+    fn avro(
+        &mut self,
+        path: &str,
+        format: KafkaFormat,
+        schema: &Option<String>,
+        schema_file: &Option<String>,
+        schema_secret: &Option<SecretRef>,
+        registry: &Option<SchemaRegistryConfig>,
+    ) {
+        if let Some(registry) = registry {
+            self.required(&field(path, "schemaRegistry"), "url", &registry.url, &registry.url_secret_ref);
+        }
+        if let Some(text) = schema {
+            if serde_json::from_str::<Value>(text).is_err() {
+                self.error(field(path, "avroSchema"), "avroSchema is not valid JSON");
+            }
+        }
+        let static_schema = is_set(schema) || is_set(schema_file) || schema_secret.is_some();
+        if format == KafkaFormat::Avro && !static_schema && registry.is_none() {
+            self.error(
+                field(path, "format"),
+                "format: avro needs schemaRegistry or a static schema (avroSchema, avroSchemaFile or avroSchemaSecretRef)",
+            );
+        }
+    }
+
+    fn keycloak(&mut self, path: &str, keycloak: &Option<KeycloakConfig>) {
+        let Some(k) = keycloak else { return };
+        let path = field(path, "keycloak");
+        if is_set(&k.token) || k.token_secret_ref.is_some() {
+            return;
+        }
+        if !is_set(&k.token_url) {
+            self.required(&path, "serverURL", &k.server_url, &k.server_url_secret_ref);
+            self.required(&path, "realm", &k.realm, &k.realm_secret_ref);
+        }
+        self.required(&path, "clientID", &k.client_id, &k.client_id_secret_ref);
+        let has_user = is_set(&k.username) || k.username_secret_ref.is_some();
+        let has_password = is_set(&k.password) || k.password_secret_ref.is_some();
+        if has_user != has_password {
+            self.error(
+                field(&path, if has_user { "password" } else { "username" }),
+                "the password grant needs both username and password",
+            );
+        }
+        if !has_user && !is_set(&k.client_secret) && k.client_secret_secret_ref.is_none() {
+            self.error(
+                field(&path, "clientSecret"),
+                "without token or username/password, the client-credentials grant needs clientSecret",
+            );
+        }
+    }
+
+    fn nessie_common(
+        &mut self,
+        path: &str,
+        base_url: (&Option<String>, &Option<SecretRef>),
+        namespace: (&Option<String>, &Option<SecretRef>),
+        table: (&Option<String>, &Option<SecretRef>),
+        branch: &str,
+    ) {
+        self.required(path, "baseURL", base_url.0, base_url.1);
+        self.required(path, "namespace", namespace.0, namespace.1);
+        self.required(path, "table", table.0, table.1);
+        self.required_plain(path, "branch", branch);
+    }
+
+    fn nessie_auth(
+        &mut self,
+        path: &str,
+        kind: NessieAuthenticationType,
+        token: &Option<String>,
+        token_secret: &Option<SecretRef>,
+        basic: &Option<BasicAuthConfig>,
+    ) {
+        let has_token = is_set(token) || token_secret.is_some();
+        match kind {
+            NessieAuthenticationType::Bearer if !has_token => self.error(
+                field(path, "bearerToken"),
+                "authenticationType BEARER needs bearerToken or tokenSecretRef",
+            ),
+            NessieAuthenticationType::Basic => match basic {
+                Some(b) => {
+                    let basic_path = field(path, "basicAuth");
+                    self.required(&basic_path, "username", &b.username, &b.username_secret_ref);
+                    self.required(&basic_path, "password", &b.password, &b.password_secret_ref);
+                }
+                None => self.error(field(path, "basicAuth"), "authenticationType BASIC needs basicAuth"),
+            },
+            _ => {}
+        }
+    }
+
+    /// Checks transformation types and router routes; returns the route sinks that parsed.
+    fn transformations(&mut self, steps: &[TransformationSpec]) -> Vec<(String, SinkSpec)> {
+        let mut route_sinks = Vec::new();
+        for (index, step) in steps.iter().enumerate() {
+            let path = join_index("spec.transformations", index);
+            if !TRANSFORMATION_TYPES.contains(&step.kind.as_str()) {
+                let hint = did_you_mean(&step.kind, TRANSFORMATION_TYPES.iter().copied())
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                self.error(
+                    field(&path, "type"),
+                    format!(
+                        "unknown transformation type `{}`{hint} (expected one of: {})",
+                        step.kind,
+                        TRANSFORMATION_TYPES.join(", ")
+                    ),
+                );
+                continue;
+            }
+            if let Some(when) = &step.when {
+                if when.trim().is_empty() {
+                    self.error(field(&path, "when"), "when must not be empty (remove it to always run the step)");
+                }
+            }
+            if step.kind == "router" {
+                self.router(&path, step, &mut route_sinks);
+            }
+        }
+        route_sinks
+    }
+
+    fn router(&mut self, path: &str, step: &TransformationSpec, route_sinks: &mut Vec<(String, SinkSpec)>) {
+        let routes_path = field(&field(path, "config"), "routes");
+        let Some(routes) = step.config.get("routes").and_then(Value::as_array) else {
+            self.error(routes_path, "router needs a list of routes, each with condition and sink");
+            return;
+        };
+        for (index, route) in routes.iter().enumerate() {
+            let route_path = join_index(&routes_path, index);
+            let condition = route.get("condition").and_then(Value::as_str).unwrap_or_default();
+            if condition.trim().is_empty() {
+                self.error(field(&route_path, "condition"), "condition is required");
+            }
+            let sink_path = field(&route_path, "sink");
+            match route.get("sink") {
+                None => self.error(sink_path, "sink is required"),
+                Some(sink) => {
+                    if let Ok(sink) = serde_json::from_value::<SinkSpec>(sink.clone()) {
+                        self.sink(&sink, &field(&sink_path, "config"));
+                        route_sinks.push((sink_path, sink));
+                    }
+                    // Structural problems of route sinks are reported by the structure check.
+                }
+            }
+        }
+    }
+
+    fn top_level(&mut self, spec: &DataFlowSpec) {
+        if spec.replicas > 1 && !matches!(spec.source, SourceSpec::Kafka(_)) {
+            self.error(
+                "spec.replicas",
+                format!(
+                    "replicas: {} is only allowed with a kafka source (a {} source keeps one \
+                     checkpoint and must run as a single replica)",
+                    spec.replicas,
+                    spec.source.type_name()
+                ),
+            );
+        }
+        if !(1..=64).contains(&spec.transform_workers) {
+            self.error("spec.transformWorkers", "transformWorkers must be between 1 and 64");
+        }
+        if spec.channel_buffer_size == 0 {
+            self.error("spec.channelBufferSize", "channelBufferSize must be at least 1");
+        }
+        if let Err(message) = parse_go_duration(&spec.checkpoint_save_interval) {
+            self.error("spec.checkpointSaveInterval", message);
+        }
+        for (index, secret) in spec.image_pull_secrets.iter().enumerate() {
+            if secret.name.is_empty() {
+                self.error(format!("spec.imagePullSecrets[{index}].name"), "name is required");
+            }
+        }
+        if let Some(resources) = &spec.resources {
+            for (kind, map) in [("limits", &resources.limits), ("requests", &resources.requests)] {
+                for (name, quantity) in map {
+                    let negative = match quantity {
+                        Quantity::Number(n) => *n < 0.0,
+                        Quantity::Text(t) => t.trim_start().starts_with('-'),
+                    };
+                    if negative {
+                        self.error(format!("spec.resources.{kind}.{name}"), "resources must not be negative");
+                    }
+                }
+            }
+        }
+        if let Some(maintenance) = &spec.maintenance {
+            self.maintenance(maintenance);
+        }
+    }
+
+    fn maintenance(&mut self, m: &Maintenance) {
+        let path = "spec.maintenance";
+        match (&m.start_time, &m.duration) {
+            (Some(_), None) => self.error(field(path, "duration"), "duration is required with startTime"),
+            (None, Some(_)) => self.error(field(path, "startTime"), "startTime is required with duration"),
+            _ => {}
+        }
+        if let Some(start) = &m.start_time {
+            if chrono::DateTime::parse_from_rfc3339(start).is_err() {
+                self.error(
+                    field(path, "startTime"),
+                    format!("{start:?} is not an RFC3339 time such as 2026-01-31T02:00:00Z"),
+                );
+            }
+        }
+        if let Some(duration) = self.duration(path, "duration", &m.duration) {
+            if duration.is_zero() {
+                self.error(field(path, "duration"), "duration must be greater than zero");
+            }
+        }
+        if let Some(zone) = &m.timezone {
+            if zone.parse::<chrono_tz::Tz>().is_err() {
+                self.error(
+                    field(path, "timezone"),
+                    format!("{zone:?} is not an IANA time zone such as Europe/Berlin or UTC"),
+                );
+            }
+        }
+    }
+
+    fn idempotency(&mut self, spec: &DataFlowSpec, route_sinks: &[(String, SinkSpec)]) {
+        if !spec.source.is_polling() {
+            return;
+        }
+        let mut outputs: Vec<(String, &SinkSpec)> = vec![("spec.sink".into(), &spec.sink)];
+        if let Some(errors) = &spec.errors {
+            outputs.push(("spec.errors".into(), &errors.sink));
+        }
+        outputs.extend(route_sinks.iter().map(|(path, sink)| (path.clone(), sink)));
+        for (path, sink) in outputs {
+            if sink.is_idempotent() {
+                continue;
+            }
+            let message = format!(
+                "a {} source may re-read rows after a restart, and this {} sink is not idempotent \
+                 (use a postgresql, clickhouse or trino sink with upsertMode and conflictKey), so \
+                 duplicates are possible",
+                spec.source.type_name(),
+                sink.type_name()
+            );
+            if spec.strict_idempotency {
+                self.error(path, format!("{message} (strictIdempotency is on)"));
+            } else {
+                self.warning(path, message);
+            }
+        }
+    }
+
+    /// Every `*SecretRef` object needs `name` and `key`.
+    fn secret_refs(&mut self, value: &Value, path: &str) {
+        match value {
+            Value::Object(object) => {
+                for (key, child) in object {
+                    let child_path = join_key(path, key);
+                    if key.ends_with("SecretRef") {
+                        if let Some(reference) = child.as_object() {
+                            for required in ["name", "key"] {
+                                let missing = reference
+                                    .get(required)
+                                    .and_then(Value::as_str)
+                                    .is_none_or(|v| v.trim().is_empty());
+                                if missing {
+                                    self.error(
+                                        join_key(&child_path, required),
+                                        format!("{required} is required in a secret reference"),
+                                    );
+                                }
+                            }
+                        }
+                    } else {
+                        self.secret_refs(child, &child_path);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    self.secret_refs(item, &join_index(path, index));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert!(is_identifier("updated_at"));
+        assert!(is_identifier("_x1"));
+        assert!(!is_identifier("1x"));
+        assert!(!is_identifier("a-b"));
+        assert!(!is_identifier(""));
+        assert!(!is_identifier("id; drop table x"));
+    }
+}

@@ -1,0 +1,418 @@
+//! YAML and JSON documents turned into JSON values, with the line and column of every node.
+//!
+//! The loader is driven by `saphyr-parser` events so that each value keeps its position; the
+//! validator uses those positions to print `file:line:col` for every problem.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, SpannedEventReceiver};
+use serde_json::{Map, Number, Value};
+
+/// A 1-based line and column in the source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Line, counting from 1.
+    pub line: usize,
+    /// Column, counting from 1.
+    pub column: usize,
+}
+
+/// Positions of the nodes of one document, keyed by field path (`spec.sink.config.table`,
+/// `spec.transformations[0]`). The root has the empty path.
+#[derive(Debug, Clone, Default)]
+pub struct Positions {
+    by_path: HashMap<String, Position>,
+}
+
+impl Positions {
+    /// The position of the node at `path`, or of its nearest ancestor that exists.
+    pub fn find(&self, path: &str) -> Option<Position> {
+        let mut current = path;
+        loop {
+            if let Some(position) = self.by_path.get(current) {
+                return Some(*position);
+            }
+            if current.is_empty() {
+                return None;
+            }
+            current = parent_path(current);
+        }
+    }
+
+    /// Records that the nodes under `from` are also reachable under `to` (used when a block is
+    /// moved during normalisation, for example `source.postgresql` → `source.config`).
+    pub fn alias_prefix(&mut self, from: &str, to: &str) {
+        let moved: Vec<(String, Position)> = self
+            .by_path
+            .iter()
+            .filter_map(|(path, position)| {
+                rebase(path, from, to).map(|new_path| (new_path, *position))
+            })
+            .collect();
+        self.by_path.extend(moved);
+    }
+
+    fn insert(&mut self, path: String, position: Position) {
+        self.by_path.entry(path).or_insert(position);
+    }
+}
+
+/// Rewrites `path` from prefix `from` to prefix `to`, if `path` lies under `from`.
+pub fn rebase(path: &str, from: &str, to: &str) -> Option<String> {
+    if path == from {
+        return Some(to.to_string());
+    }
+    let rest = path.strip_prefix(from)?;
+    if rest.starts_with('.') || rest.starts_with('[') {
+        Some(format!("{to}{rest}"))
+    } else if from.is_empty() {
+        Some(join_key(to, path))
+    } else {
+        None
+    }
+}
+
+/// The parent of a field path: `a.b[2]` → `a.b`, `a.b` → `a`, `a` → ``.
+pub fn parent_path(path: &str) -> &str {
+    match path.rfind(['.', '[']) {
+        Some(index) => &path[..index],
+        None => "",
+    }
+}
+
+/// Appends an object key to a field path.
+pub fn join_key(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// Appends an array index to a field path.
+pub fn join_index(parent: &str, index: usize) -> String {
+    format!("{parent}[{index}]")
+}
+
+/// One parsed document with the positions of its nodes.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// The document as a JSON value.
+    pub value: Value,
+    /// Where each node of `value` was written.
+    pub positions: Positions,
+}
+
+/// A document that could not be parsed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct SyntaxError {
+    /// What is wrong.
+    pub message: String,
+    /// Where, when known.
+    pub position: Option<Position>,
+}
+
+/// Parses every document of a YAML stream (JSON is YAML too). Empty documents are skipped.
+pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut builder, true).map_err(|error| SyntaxError {
+        message: error.info().to_string(),
+        position: Some(Position {
+            line: error.marker().line(),
+            column: error.marker().col() + 1,
+        }),
+    })?;
+    if let Some(error) = builder.error {
+        return Err(error);
+    }
+    Ok(builder.documents)
+}
+
+enum Frame {
+    Sequence {
+        items: Vec<Value>,
+        path: String,
+        anchor: usize,
+    },
+    Mapping {
+        map: Map<String, Value>,
+        path: String,
+        pending_key: Option<String>,
+        anchor: usize,
+    },
+}
+
+#[derive(Default)]
+struct Builder {
+    documents: Vec<Document>,
+    stack: Vec<Frame>,
+    positions: Positions,
+    anchors: HashMap<usize, Value>,
+    root: Option<Value>,
+    error: Option<SyntaxError>,
+}
+
+impl Builder {
+    /// The path the next value will take, or `None` when the next scalar is a mapping key.
+    fn next_path(&self) -> Option<String> {
+        match self.stack.last() {
+            None => Some(String::new()),
+            Some(Frame::Sequence { items, path, .. }) => Some(join_index(path, items.len())),
+            Some(Frame::Mapping {
+                path, pending_key, ..
+            }) => pending_key.as_ref().map(|key| join_key(path, key)),
+        }
+    }
+
+    fn fail(&mut self, message: String, span: Span) {
+        if self.error.is_none() {
+            self.error = Some(SyntaxError {
+                message,
+                position: Some(position_of(span)),
+            });
+        }
+    }
+
+    fn push_value(&mut self, value: Value, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, value.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(value),
+            Some(Frame::Sequence { items, .. }) => items.push(value),
+            Some(Frame::Mapping {
+                map, pending_key, ..
+            }) => {
+                if let Some(key) = pending_key.take() {
+                    map.insert(key, value);
+                }
+            }
+        }
+    }
+}
+
+fn position_of(span: Span) -> Position {
+    Position {
+        line: span.start.line(),
+        column: span.start.col() + 1,
+    }
+}
+
+impl<'input> SpannedEventReceiver<'input> for Builder {
+    fn on_event(&mut self, event: Event<'input>, span: Span) {
+        match event {
+            Event::DocumentStart(_) => {
+                self.positions = Positions::default();
+                self.root = None;
+            }
+            Event::DocumentEnd => {
+                if let Some(value) = self.root.take() {
+                    if !value.is_null() {
+                        self.documents.push(Document {
+                            value,
+                            positions: std::mem::take(&mut self.positions),
+                        });
+                    }
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let is_key = matches!(
+                    self.stack.last(),
+                    Some(Frame::Mapping {
+                        pending_key: None,
+                        ..
+                    })
+                );
+                if is_key {
+                    if let Some(Frame::Mapping {
+                        pending_key, path, ..
+                    }) = self.stack.last_mut()
+                    {
+                        let key_path = join_key(path, &text);
+                        *pending_key = Some(text.into_owned());
+                        self.positions.insert(key_path, position_of(span));
+                    }
+                    return;
+                }
+                if let Some(path) = self.next_path() {
+                    self.positions.insert(path, position_of(span));
+                }
+                let forced_string = tag
+                    .as_ref()
+                    .is_some_and(|tag| tag.suffix == "str" || tag.suffix.ends_with(":str"));
+                let value = if style != ScalarStyle::Plain || forced_string {
+                    Value::String(text.into_owned())
+                } else {
+                    resolve_plain_scalar(&text)
+                };
+                self.push_value(value, anchor);
+            }
+            Event::SequenceStart(anchor, _) => {
+                let path = self.next_path().unwrap_or_default();
+                if self.next_path().is_none() {
+                    self.fail("a sequence cannot be a mapping key".into(), span);
+                }
+                self.positions.insert(path.clone(), position_of(span));
+                self.stack.push(Frame::Sequence {
+                    items: Vec::new(),
+                    path,
+                    anchor,
+                });
+            }
+            Event::MappingStart(anchor, _) => {
+                let path = self.next_path().unwrap_or_default();
+                if self.next_path().is_none() {
+                    self.fail("a mapping cannot be a mapping key".into(), span);
+                }
+                self.positions.insert(path.clone(), position_of(span));
+                self.stack.push(Frame::Mapping {
+                    map: Map::new(),
+                    path,
+                    pending_key: None,
+                    anchor,
+                });
+            }
+            Event::SequenceEnd => {
+                if let Some(Frame::Sequence { items, anchor, .. }) = self.stack.pop() {
+                    self.push_value(Value::Array(items), anchor);
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Mapping { map, anchor, .. }) = self.stack.pop() {
+                    self.push_value(Value::Object(map), anchor);
+                }
+            }
+            Event::Alias(anchor) => {
+                let value = self.anchors.get(&anchor).cloned();
+                match value {
+                    Some(value) => {
+                        if let Some(path) = self.next_path() {
+                            self.positions.insert(path, position_of(span));
+                        }
+                        if matches!(
+                            self.stack.last(),
+                            Some(Frame::Mapping {
+                                pending_key: None,
+                                ..
+                            })
+                        ) {
+                            self.fail("an alias cannot be a mapping key".into(), span);
+                            return;
+                        }
+                        self.push_value(value, 0);
+                    }
+                    None => self.fail("alias to an unknown anchor".into(), span),
+                }
+            }
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+        }
+    }
+}
+
+/// Resolves a plain scalar by the YAML 1.2 core schema: null, booleans, integers, floats, or text.
+fn resolve_plain_scalar(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Some(integer) = parse_integer(text) {
+        return integer;
+    }
+    let looks_numeric = text
+        .trim_start_matches(['+', '-'])
+        .starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    if looks_numeric && text.chars().all(|c| "0123456789+-.eE".contains(c)) {
+        if let Ok(float) = text.parse::<f64>() {
+            if let Some(number) = Number::from_f64(float) {
+                return Value::Number(number);
+            }
+        }
+    }
+    Value::String(text.to_string())
+}
+
+fn parse_integer(text: &str) -> Option<Value> {
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (radix, digits) = if let Some(hex) = digits.strip_prefix("0x") {
+        (16, hex)
+    } else if let Some(octal) = digits.strip_prefix("0o") {
+        (8, octal)
+    } else {
+        (10, digits)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let magnitude = u64::from_str_radix(digits, radix).ok()?;
+    if negative {
+        let signed = i64::try_from(magnitude).ok()?;
+        Some(Value::from(-signed))
+    } else {
+        Some(Value::from(magnitude))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_several_documents_with_positions() {
+        let text = "a: 1\nb:\n  c: [x, 'y']\n---\nkind: Secret\nstringData:\n  k: v\n";
+        let docs = parse_documents(text).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].value, json!({"a": 1, "b": {"c": ["x", "y"]}}));
+        assert_eq!(
+            docs[0].positions.find("b.c[1]"),
+            Some(Position { line: 3, column: 10 })
+        );
+        assert_eq!(
+            docs[0].positions.find("b.c"),
+            Some(Position { line: 3, column: 3 })
+        );
+        assert_eq!(
+            docs[1].positions.find("stringData.k.missing"),
+            Some(Position { line: 7, column: 3 })
+        );
+    }
+
+    #[test]
+    fn resolves_core_schema_scalars() {
+        let docs =
+            parse_documents("a: ~\nb: true\nc: -12\nd: 1.5\ne: '5'\nf: 0x1F\ng: 1e3\nh: 12abc\n")
+                .unwrap();
+        assert_eq!(
+            docs[0].value,
+            json!({"a": null, "b": true, "c": -12, "d": 1.5, "e": "5", "f": 31, "g": 1000.0, "h": "12abc"})
+        );
+    }
+
+    #[test]
+    fn block_scalars_and_json_input() {
+        let docs = parse_documents("s: |\n  line1\n  line2\n").unwrap();
+        assert_eq!(docs[0].value, json!({"s": "line1\nline2\n"}));
+        let docs = parse_documents(r#"{"a": [1, {"b": null}]}"#).unwrap();
+        assert_eq!(docs[0].value, json!({"a": [1, {"b": null}]}));
+    }
+
+    #[test]
+    fn anchors_and_aliases() {
+        let docs = parse_documents("base: &b {x: 1}\ncopy: *b\n").unwrap();
+        assert_eq!(docs[0].value, json!({"base": {"x": 1}, "copy": {"x": 1}}));
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_position() {
+        let error = parse_documents("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(error.position.is_some());
+    }
+}

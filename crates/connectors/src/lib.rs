@@ -1,0 +1,27 @@
+//! Connectors, one module per component, each registered with one line in [`register_all`].
+//!
+//! Built in (no server): `file`, `stdin` and `generate` sources; `file`, `stdout` and `null`
+//! sinks. Server connectors (Kafka, PostgreSQL, ClickHouse, Trino, Nessie) arrive behind cargo
+//! features.
+
+pub mod file;
+pub mod generate;
+pub mod null;
+pub mod stdio;
+
+use dataflow_core::Registry;
+
+/// Registers every connector compiled into this build.
+pub fn register_all(registry: &mut Registry) {
+    file::register(registry);
+    stdio::register(registry);
+    generate::register(registry);
+    null::register(registry);
+}
+
+/// A registry holding every connector of this build.
+pub fn registry() -> Registry {
+    let mut registry = Registry::new();
+    register_all(&mut registry);
+    registry
+}

@@ -1,0 +1,35 @@
+//! The DataFlow engine.
+//!
+//! Contracts (see `architecture.md`): a source emits [`Message`]s bound to positions through
+//! [`AckToken`]s; the transformation chain may derive several messages from one (the token is
+//! split, a counted barrier); sinks write batches durably and report per-message rejections;
+//! the [`PositionTracker`] commits, per stream, only positions below which everything is
+//! acknowledged; the saver writes them to a [`CheckpointStore`].
+
+pub mod ack;
+pub mod batch;
+pub mod checkpoint;
+pub mod classify;
+pub mod failure;
+pub mod message;
+pub mod pipeline;
+pub mod registry;
+pub mod retry;
+pub mod sink;
+pub mod source;
+pub mod stats;
+pub mod tracker;
+pub mod transform;
+
+pub use ack::AckToken;
+pub use batch::Batching;
+pub use checkpoint::{CheckpointStore, FileCheckpointStore, MemoryCheckpointStore};
+pub use classify::{ErrorType, classify};
+pub use message::{Message, Metadata, Payload, Record};
+pub use pipeline::{Flow, FlowError, RunControl, SinkStage};
+pub use registry::{BuildContext, BuildError, Registry};
+pub use sink::{Rejection, Sink, SinkError};
+pub use source::{Source, SourceContext, SourceError};
+pub use stats::{Stats, StatsSnapshot};
+pub use tracker::{PositionTracker, StreamHandle};
+pub use transform::{PassThrough, TransformFailure, Transformer};

@@ -325,7 +325,7 @@ impl Rules {
                 }
                 self.optional_identifier(path, "replacingVersionColumn", &c.replacing_version_column);
                 self.flatten_metadata(path, c.raw_mode, c.flatten_metadata_columns, &c.flatten_metadata_columns_prefix);
-                self.batch_warning(path, "clickhouse", c.batch_size, 500);
+                self.batch_warning(path, "clickhouse", c.batch_size, 100);
             }
             SinkSpec::Nessie(c) => {
                 self.nessie_common(
@@ -343,7 +343,7 @@ impl Rules {
                     );
                 }
                 self.flatten_metadata(path, c.raw_mode, c.flatten_metadata_columns, &c.flatten_metadata_columns_prefix);
-                self.batch_warning(path, "nessie", c.batch_size, 500);
+                self.batch_warning(path, "nessie", c.batch_size, 100);
             }
             SinkSpec::File(c) => self.required_plain(path, "path", &c.path),
             SinkSpec::Stdout(_) | SinkSpec::Null(_) => {}

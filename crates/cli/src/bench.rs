@@ -1,0 +1,128 @@
+//! `dataflow bench`: engine throughput and memory next to a baseline run in the same process.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use dataflow_connectors::generate::GenerateSource;
+use dataflow_core::{BuildContext, Flow, PassThrough, RunControl};
+use dataflow_spec::{GenerateSourceConfig, load_text};
+use serde_json::{Value, json};
+
+/// Arguments of `dataflow bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    kind: BenchKind,
+}
+
+#[derive(clap::Subcommand)]
+enum BenchKind {
+    /// generate → null: engine overhead per message, against rendering the same messages alone.
+    GenerateNull {
+        /// Messages to move.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        /// Approximate size of each message as JSON.
+        #[arg(long, default_value_t = 500)]
+        payload_bytes: usize,
+        /// channelBufferSize of the flow.
+        #[arg(long, default_value_t = 100)]
+        channel_buffer_size: u32,
+    },
+}
+
+/// Runs a benchmark and prints its figures.
+pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    match args.kind {
+        BenchKind::GenerateNull { count, payload_bytes, channel_buffer_size } => {
+            generate_null(count, payload_bytes, channel_buffer_size)
+        }
+    }
+}
+
+/// A template whose rendering is about `bytes` long.
+fn template_of_size(bytes: usize) -> anyhow::Result<Value> {
+    let build = |padding: usize| {
+        json!({
+            "id": "{{seq}}",
+            "orderId": "{{uuid}}",
+            "createdAt": "{{now}}",
+            "customer": {"name": "{{pick Ada Lovelace|Grace Hopper|Linus Torvalds}}", "email": "{{randString 8}}@example.com", "tier": "{{pick gold|silver|bronze}}"},
+            "amount": "{{randInt 1 100000}}",
+            "currency": "EUR",
+            "status": "{{pick new|paid|shipped|cancelled}}",
+            "items": [{"sku": "SKU-{{randInt 1000 9999}}", "qty": "{{randInt 1 5}}"}, {"sku": "SKU-{{randInt 1000 9999}}", "qty": "{{randInt 1 5}}"}],
+            "note": format!("{{{{randString {padding}}}}}")
+        })
+    };
+    let config = GenerateSourceConfig { template: Some(build(0)), ..Default::default() };
+    let base = GenerateSource::new(&config).map_err(|e| anyhow::anyhow!(e))?.render(0).to_string().len();
+    if base > bytes {
+        bail!("--payload-bytes must be at least {base}");
+    }
+    Ok(build(bytes - base))
+}
+
+/// Peak resident set size of this process since the last reset, in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn generate_null(count: u64, payload_bytes: usize, channel_buffer_size: u32) -> anyhow::Result<ExitCode> {
+    let template = template_of_size(payload_bytes)?;
+    let config = GenerateSourceConfig { template: Some(template.clone()), ..Default::default() };
+    let mut generator = GenerateSource::new(&config).map_err(|e| anyhow::anyhow!(e))?;
+    let sample_len = generator.render(0).to_string().len();
+
+    // Baseline: render the same messages on one thread, no pipeline.
+    let started = Instant::now();
+    let mut checksum = 0usize;
+    for seq in 0..count {
+        let value = generator.render(seq);
+        checksum = checksum.wrapping_add(std::hint::black_box(&value).as_object().map_or(0, |o| o.len()));
+    }
+    let baseline_seconds = started.elapsed().as_secs_f64();
+    std::hint::black_box(checksum);
+
+    // The engine: generate → null through the real registry, channels, acks and batching.
+    let manifest = format!(
+        "apiVersion: dataflow.dataflow.io/v1\nkind: DataFlow\nmetadata: {{name: bench}}\nspec:\n  source:\n    type: generate\n    config:\n      count: {count}\n      template: {template}\n  sink:\n    type: null\n  channelBufferSize: {channel_buffer_size}\n  checkpointPersistence: false\n"
+    );
+    let loaded = load_text(&manifest);
+    let flow = loaded.flows.first().and_then(|f| f.flow.clone()).context("bench manifest")?;
+    let registry = dataflow_connectors::registry();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    reset_peak_rss();
+    let (snapshot, pipeline_seconds) = runtime.block_on(async {
+        let context = BuildContext { flow: &flow, base_dir: std::env::current_dir()? };
+        let runnable = Flow::from_spec(&flow, &registry, Arc::new(PassThrough), &context, None)?;
+        let started = Instant::now();
+        let snapshot = runnable.run(RunControl::default()).await?;
+        anyhow::Ok((snapshot, started.elapsed().as_secs_f64()))
+    })?;
+    let peak = peak_rss();
+    if snapshot.written != count {
+        bail!("the pipeline wrote {} of {count} messages", snapshot.written);
+    }
+
+    let baseline_rate = count as f64 / baseline_seconds;
+    let pipeline_rate = count as f64 / pipeline_seconds;
+    println!("generate → null: {count} messages of {sample_len} bytes (JSON), channelBufferSize {channel_buffer_size}");
+    println!("baseline  (render only, one thread): {baseline_rate:>12.0} msg/s  {baseline_seconds:.2}s");
+    println!("pipeline  (generate → null)        : {pipeline_rate:>12.0} msg/s  {pipeline_seconds:.2}s");
+    println!("ratio pipeline / baseline          : {:>12.2}", pipeline_rate / baseline_rate);
+    match peak {
+        Some(bytes) => println!("peak RSS during the pipeline run    : {:>9.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
+        None => println!("peak RSS during the pipeline run    : unavailable (no /proc)"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,82 @@
+//! `dataflow`: run a DataFlow in the foreground, validate manifests, print the JSON Schema,
+//! or benchmark the engine.
+
+mod bench;
+mod files;
+mod progress;
+mod run;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Declarative data movement: one source, a chain of transformations, one sink.
+#[derive(Parser)]
+#[command(name = "dataflow", version, about)]
+struct Cli {
+    /// Log format on standard error (level from RUST_LOG, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the DataFlow in FILE... in the foreground until its source is drained or a signal.
+    Run(run::RunArgs),
+    /// Check DataFlow manifests; print every problem as file:line:col: path: message.
+    Validate {
+        /// Manifests (YAML or JSON, several documents allowed).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of a DataFlow manifest (for editor completion).
+    Schema,
+    /// Measure the engine against a baseline in the same process.
+    Bench(bench::BenchArgs),
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate { files } => validate::validate(&files),
+        Command::Schema => {
+            match serde_json::to_string_pretty(dataflow_spec::dataflow_schema()) {
+                Ok(text) => {
+                    println!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Bench(args) => bench::bench(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! `dataflow run`: load, validate, resolve secrets, build and run one DataFlow.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use dataflow_core::{BuildContext, CheckpointStore, FileCheckpointStore, Flow, RunControl, Stats};
+use dataflow_spec::{ChainResolver, DataFlow, SecretResolver, SecretsDir, resolve_secrets};
+use tokio_util::sync::CancellationToken;
+
+use crate::files::{Manifest, format_problem, load};
+use crate::progress::Progress;
+
+/// Arguments of `dataflow run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Manifests holding one DataFlow and any Secrets it references.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Where checkpoints are kept (one file per flow).
+    #[arg(long, default_value = ".dataflow/state")]
+    state_dir: PathBuf,
+    /// Secrets mounted as files: DIR/<secret-name>/<key>.
+    #[arg(long)]
+    secrets_dir: Option<PathBuf>,
+    /// Longest a graceful stop may take, in seconds.
+    #[arg(long, default_value_t = 60)]
+    shutdown_timeout: u64,
+    /// No progress line, even on a terminal.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Runs the DataFlow of the given files.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let manifests = load(&args.files)?;
+    let flow = checked_flow(&manifests)?;
+    let flow = resolve(&flow, &manifests, args.secrets_dir.as_ref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(run_flow(flow, &args))
+}
+
+/// The one DataFlow of the files, after printing every problem; errors stop here.
+fn checked_flow(manifests: &[Manifest]) -> anyhow::Result<DataFlow> {
+    let mut errors = 0;
+    for manifest in manifests {
+        for problem in manifest.problems() {
+            if problem.is_error() {
+                errors += 1;
+            }
+            eprintln!("{}", format_problem(&manifest.path, problem));
+        }
+    }
+    if errors > 0 {
+        bail!("{errors} problem(s) in the DataFlow; nothing was run");
+    }
+    let flows: Vec<&DataFlow> = manifests
+        .iter()
+        .flat_map(|m| m.loaded.flows.iter())
+        .filter_map(|checked| checked.flow.as_ref())
+        .collect();
+    match flows.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => bail!("no DataFlow found in the given files"),
+        many => bail!("found {} DataFlows; `dataflow run` runs one at a time", many.len()),
+    }
+}
+
+fn resolve(flow: &DataFlow, manifests: &[Manifest], secrets_dir: Option<&PathBuf>) -> anyhow::Result<DataFlow> {
+    let directory = secrets_dir.map(SecretsDir::new);
+    let mut resolvers: Vec<&dyn SecretResolver> = manifests.iter().map(|m| &m.loaded.secrets as &dyn SecretResolver).collect();
+    if let Some(directory) = &directory {
+        resolvers.push(directory);
+    }
+    resolve_secrets(flow, &ChainResolver(resolvers)).map_err(|errors| {
+        for error in &errors {
+            eprintln!("{error}");
+        }
+        anyhow::anyhow!(
+            "{} secret reference(s) could not be resolved (from Secret documents in the given files{})",
+            errors.len(),
+            if secrets_dir.is_some() { " and --secrets-dir" } else { "; pass --secrets-dir for mounted secrets" }
+        )
+    })
+}
+
+async fn run_flow(flow: DataFlow, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let registry = dataflow_connectors::registry();
+    let transformer = dataflow_transform::build_chain(&flow.spec.transformations)?;
+    let context = BuildContext { flow: &flow, base_dir: std::env::current_dir()? };
+    let store: Arc<dyn CheckpointStore> = Arc::new(FileCheckpointStore::new(&args.state_dir));
+    let runnable = Flow::from_spec(&flow, &registry, transformer, &context, Some(store))?;
+    let control = RunControl {
+        shutdown: CancellationToken::new(),
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        stats: Arc::new(Stats::default()),
+    };
+    tokio::spawn(watch_signals(control.shutdown.clone()));
+    let progress = Progress::start(Arc::clone(&control.stats), args.quiet);
+    let stats = Arc::clone(&control.stats);
+    let result = runnable.run(control).await;
+    progress.finish(stats.snapshot());
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// First SIGINT/SIGTERM: stop gracefully. Second: exit at once (what was committed is safe).
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else { return };
+    let Ok(mut interrupt) = signal(SignalKind::interrupt()) else { return };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    eprintln!("stopping: finishing in-flight messages (signal again to exit at once)");
+    shutdown.cancel();
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    eprintln!("exiting at once; positions committed so far are safe");
+    std::process::exit(130);
+}

@@ -1,0 +1,52 @@
+//! Reads JSON lines from standard input until it closes. Standard input cannot be re-read, so
+//! its positions are not checkpointed.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Utc;
+use dataflow_core::{AckToken, ErrorType, Payload, Record, Source, SourceContext, SourceError};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The `stdin` source.
+pub struct StdinSource;
+
+#[async_trait]
+impl Source for StdinSource {
+    async fn run(&mut self, context: &SourceContext) -> Result<(), SourceError> {
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        let mut number = 0u64;
+        loop {
+            let line = tokio::select! {
+                line = lines.next_line() => line,
+                _ = context.stopping().cancelled() => return Ok(()),
+            };
+            let Some(line) = line.map_err(|e| SourceError::Fatal(format!("reading standard input: {e}")))? else {
+                return Ok(());
+            };
+            number += 1;
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            let mut metadata = serde_json::Map::new();
+            metadata.insert("file".into(), json!("stdin"));
+            metadata.insert("line".into(), json!(number));
+            match serde_json::from_str::<Value>(text) {
+                Ok(value) => {
+                    let record = Record { payload: Payload::Json(value), metadata, timestamp: Utc::now() };
+                    context.emit(record, AckToken::none()).await?;
+                }
+                Err(error) => {
+                    let record = Record {
+                        payload: Payload::Bytes(Bytes::from(text.to_string())),
+                        metadata,
+                        timestamp: Utc::now(),
+                    };
+                    let reason = format!("line {number} of standard input is not valid JSON: {error}");
+                    context.reject(record, AckToken::none(), reason, ErrorType::InvalidData).await?;
+                }
+            }
+        }
+    }
+}

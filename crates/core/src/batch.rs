@@ -1,0 +1,164 @@
+//! Batching shared by every sink: by size, by timer, or whatever is ready.
+
+use std::time::Duration;
+
+use dataflow_spec::BatchSettings;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::message::Message;
+
+/// Upper bound of a timer-only batch (`batchSize: 0`).
+pub const TIMER_ONLY_CAP: usize = 10_000;
+/// Upper bound of a batch for sinks that write message by message.
+pub const GREEDY_CAP: usize = 1024;
+
+/// How messages are grouped before a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batching {
+    /// Take what is ready now, up to `max` (sinks without batch settings).
+    Greedy {
+        /// Largest batch.
+        max: usize,
+    },
+    /// Flush at `size` messages or `interval` after the first buffered one.
+    Sized {
+        /// Messages per batch.
+        size: usize,
+        /// Timer; `None` = size only.
+        interval: Option<Duration>,
+    },
+}
+
+impl Batching {
+    /// Batching from a sink's settings with the seed's meanings: `batchSize: 0` = timer only,
+    /// `batchFlushIntervalSeconds: 0` = size only.
+    pub fn from_settings(settings: Option<BatchSettings>) -> Self {
+        match settings {
+            None => Batching::Greedy { max: GREEDY_CAP },
+            Some(s) => Batching::Sized {
+                size: if s.batch_size == 0 { TIMER_ONLY_CAP } else { s.batch_size as usize },
+                interval: (s.flush_interval_seconds > 0)
+                    .then(|| Duration::from_secs(u64::from(s.flush_interval_seconds))),
+            },
+        }
+    }
+
+    /// One message per batch (`ackGranularity: message`).
+    pub fn single() -> Self {
+        Batching::Sized { size: 1, interval: None }
+    }
+}
+
+/// Pulls batches from a channel.
+pub struct Batcher {
+    input: mpsc::Receiver<Message>,
+    batching: Batching,
+}
+
+impl Batcher {
+    /// Batches the messages of `input`.
+    pub fn new(input: mpsc::Receiver<Message>, batching: Batching) -> Self {
+        Batcher { input, batching }
+    }
+
+    /// Fills `batch` (which must be empty). Returns false when the input is closed and
+    /// nothing is left; a final partial batch is returned first (flush on shutdown).
+    pub async fn next_batch(&mut self, batch: &mut Vec<Message>) -> bool {
+        let Some(first) = self.input.recv().await else {
+            return false;
+        };
+        batch.push(first);
+        match self.batching {
+            Batching::Greedy { max } => {
+                while batch.len() < max {
+                    match self.input.try_recv() {
+                        Ok(message) => batch.push(message),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Batching::Sized { size, interval } => {
+                let deadline = interval.map(|i| Instant::now() + i);
+                while batch.len() < size {
+                    // Drain what is ready without waiting.
+                    if let Ok(message) = self.input.try_recv() {
+                        batch.push(message);
+                        continue;
+                    }
+                    let next = match deadline {
+                        Some(deadline) => {
+                            match tokio::time::timeout_at(deadline, self.input.recv()).await {
+                                Ok(next) => next,
+                                Err(_) => break, // timer flush
+                            }
+                        }
+                        None => self.input.recv().await,
+                    };
+                    match next {
+                        Some(message) => batch.push(message),
+                        None => break, // input closed: flush what we have
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ack::AckToken;
+    use crate::message::Record;
+    use serde_json::json;
+
+    fn message(i: u64) -> Message {
+        Message::new(Record::json(json!(i)), AckToken::none())
+    }
+
+    #[tokio::test]
+    async fn flushes_by_size_then_the_rest_on_close() {
+        let (tx, rx) = mpsc::channel(100);
+        for i in 0..5 {
+            tx.send(message(i)).await.unwrap();
+        }
+        drop(tx);
+        let mut batcher = Batcher::new(rx, Batching::Sized { size: 2, interval: None });
+        let mut sizes = Vec::new();
+        let mut batch = Vec::new();
+        while batcher.next_batch(&mut batch).await {
+            sizes.push(batch.len());
+            batch.clear();
+        }
+        assert_eq!(sizes, vec![2, 2, 1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn flushes_by_timer() {
+        let (tx, rx) = mpsc::channel(100);
+        tx.send(message(1)).await.unwrap();
+        let mut batcher = Batcher::new(
+            rx,
+            Batching::from_settings(Some(BatchSettings { batch_size: 100, flush_interval_seconds: 10 })),
+        );
+        let started = Instant::now();
+        let mut batch = Vec::new();
+        assert!(batcher.next_batch(&mut batch).await);
+        assert_eq!(batch.len(), 1);
+        assert!(started.elapsed() >= Duration::from_secs(10));
+        drop(tx);
+    }
+
+    #[test]
+    fn zero_meanings() {
+        assert_eq!(
+            Batching::from_settings(Some(BatchSettings { batch_size: 0, flush_interval_seconds: 5 })),
+            Batching::Sized { size: TIMER_ONLY_CAP, interval: Some(Duration::from_secs(5)) }
+        );
+        assert_eq!(
+            Batching::from_settings(Some(BatchSettings { batch_size: 7, flush_interval_seconds: 0 })),
+            Batching::Sized { size: 7, interval: None }
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! Per-message failures: where they go (the error sink, or a loud stop), and the error record
+//! written for them (original-behaviour §3.2 plus stage and error type).
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::classify::ErrorType;
+use crate::message::{Message, Payload, Record};
+use crate::stats::Stats;
+
+/// A message that failed at some stage.
+#[derive(Debug)]
+pub struct Failure {
+    /// The failed message, with its token.
+    pub message: Message,
+    /// Why.
+    pub reason: String,
+    /// Kind of failure.
+    pub error_type: ErrorType,
+    /// `source`, `sink` or `transform:<index>:<type>`.
+    pub stage: String,
+    /// Type of the sink the message was meant for (`postgresql`, `file`, …).
+    pub original_sink: String,
+}
+
+/// Shared state of a running flow: the first fatal error and the abort signal.
+#[derive(Debug, Default)]
+pub struct FlowState {
+    fatal: Mutex<Option<String>>,
+    abort: CancellationToken,
+}
+
+impl FlowState {
+    /// Records a fatal error (the first one wins) and aborts the flow: nothing more is
+    /// acknowledged.
+    pub fn fail(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        let mut fatal = self.fatal.lock().expect("flow state lock");
+        if fatal.is_none() {
+            tracing::error!(%reason, "flow stopped");
+            *fatal = Some(reason);
+        }
+        drop(fatal);
+        self.abort.cancel();
+    }
+
+    /// The fatal error, if any.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.lock().expect("flow state lock").clone()
+    }
+
+    /// Fires when the flow is aborted.
+    pub fn abort_token(&self) -> &CancellationToken {
+        &self.abort
+    }
+
+    /// Whether the flow was aborted.
+    pub fn is_aborted(&self) -> bool {
+        self.abort.is_cancelled()
+    }
+}
+
+/// Sends failures to the error sink, or stops the flow when there is none.
+#[derive(Clone)]
+pub struct FailureRouter {
+    error_sink: Option<mpsc::Sender<Failure>>,
+    state: Arc<FlowState>,
+    stats: Arc<Stats>,
+}
+
+impl FailureRouter {
+    /// A router to `error_sink` (or to a stop when `None`).
+    pub fn new(error_sink: Option<mpsc::Sender<Failure>>, state: Arc<FlowState>, stats: Arc<Stats>) -> Self {
+        FailureRouter {
+            error_sink,
+            state,
+            stats,
+        }
+    }
+
+    /// Routes one failure. Returns false when the flow stops because of it (no error sink, or
+    /// the error sink is gone); the failed message is then not acknowledged.
+    pub async fn route(&self, failure: Failure) -> bool {
+        self.stats.add_failed(1);
+        tracing::warn!(
+            stage = %failure.stage,
+            error_type = %failure.error_type,
+            message = %failure.message.record.describe(),
+            reason = %failure.reason,
+            "message failed"
+        );
+        let Some(error_sink) = &self.error_sink else {
+            self.state.fail(format!(
+                "{} failed on message {}: {} (no error sink is configured, so the flow stops \
+                 here and nothing after this message is acknowledged)",
+                failure.stage,
+                failure.message.record.describe(),
+                failure.reason
+            ));
+            return false;
+        };
+        if error_sink.send(failure).await.is_err() {
+            self.state.fail("the error sink stopped");
+            return false;
+        }
+        true
+    }
+
+    /// Whether failures go to an error sink.
+    pub fn has_error_sink(&self) -> bool {
+        self.error_sink.is_some()
+    }
+}
+
+/// Builds the error record written to the error sink for a failure.
+pub fn error_record(failure: &Failure) -> Record {
+    let original = &failure.message.record;
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut error = Map::new();
+    error.insert("message".into(), Value::String(failure.reason.clone()));
+    error.insert("timestamp".into(), Value::String(now.clone()));
+    error.insert("original_sink".into(), Value::String(failure.original_sink.clone()));
+    error.insert("stage".into(), Value::String(failure.stage.clone()));
+    error.insert("error_type".into(), Value::String(failure.error_type.as_str().into()));
+    if !original.metadata.is_empty() {
+        error.insert("metadata".into(), Value::Object(original.metadata.clone()));
+    }
+    let original_message = match &original.payload {
+        Payload::Json(Value::Object(object)) => Value::Object(object.clone()),
+        Payload::Json(other) => json!({"original_data": other.to_string()}),
+        Payload::Bytes(bytes) => match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(object)) => Value::Object(object),
+            _ => json!({"original_data": String::from_utf8_lossy(bytes)}),
+        },
+    };
+    let mut metadata = original.metadata.clone();
+    metadata.insert("error".into(), Value::String(failure.reason.clone()));
+    metadata.insert("error_timestamp".into(), Value::String(now));
+    metadata.insert("original_sink".into(), Value::String(failure.original_sink.clone()));
+    metadata.insert("error_stage".into(), Value::String(failure.stage.clone()));
+    metadata.insert("error_type".into(), Value::String(failure.error_type.as_str().into()));
+    metadata.insert("is_error_message".into(), Value::Bool(true));
+    metadata.insert("error_message_approximate".into(), Value::Bool(false));
+    Record {
+        payload: Payload::Json(json!({"error": error, "original_message": original_message})),
+        metadata,
+        timestamp: original.timestamp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ack::AckToken;
+
+    fn failure(payload: Value) -> Failure {
+        let mut record = Record::json(payload);
+        record.metadata.insert("id".into(), json!(7));
+        Failure {
+            message: Message::new(record, AckToken::none()),
+            reason: "value too long".into(),
+            error_type: ErrorType::InvalidData,
+            stage: "sink".into(),
+            original_sink: "postgresql".into(),
+        }
+    }
+
+    #[test]
+    fn record_follows_the_original_format() {
+        let record = error_record(&failure(json!({"name": "x"})));
+        let Payload::Json(body) = &record.payload else { panic!() };
+        assert_eq!(body["original_message"], json!({"name": "x"}));
+        assert_eq!(body["error"]["message"], "value too long");
+        assert_eq!(body["error"]["original_sink"], "postgresql");
+        assert_eq!(body["error"]["stage"], "sink");
+        assert_eq!(body["error"]["error_type"], "invalid_data");
+        assert_eq!(body["error"]["metadata"], json!({"id": 7}));
+        assert_eq!(record.metadata["is_error_message"], true);
+        assert_eq!(record.metadata["id"], 7);
+    }
+
+    #[test]
+    fn non_object_payloads_become_original_data() {
+        let record = error_record(&failure(json!([1, 2])));
+        let Payload::Json(body) = &record.payload else { panic!() };
+        assert_eq!(body["original_message"], json!({"original_data": "[1,2]"}));
+    }
+}

@@ -1,0 +1,555 @@
+//! One flow as a task tree: source → transformation chain → sink, bounded channels between
+//! them, failures to the error sink, committed positions to the checkpoint store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dataflow_spec::{AckGranularity, AckPolicy, DataFlow};
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::AckToken;
+use crate::batch::{Batcher, Batching};
+use crate::checkpoint::{CheckpointStore, SavePolicy, run_saver};
+use crate::classify::{ErrorType, classify};
+use crate::failure::{Failure, FailureRouter, FlowState, error_record};
+use crate::message::Message;
+use crate::registry::{BuildContext, BuildError, Registry};
+use crate::retry::Backoff;
+use crate::sink::{Rejection, Sink, SinkError};
+use crate::source::{Source, SourceContext, SourceError};
+use crate::stats::{Stats, StatsSnapshot};
+use crate::tracker::PositionTracker;
+use crate::transform::Transformer;
+
+/// Why a flow stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// A connector could not be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// A sink could not connect.
+    #[error("connecting the {what}: {reason}")]
+    Connect {
+        /// `sink (postgresql)`, `error sink (file)`.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The checkpoint store failed.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// The flow stopped on a fatal error (a data error without error sink, a fatal sink or
+    /// source error, a missed shutdown deadline).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A sink with its type name and batching.
+pub struct SinkStage {
+    /// The sink.
+    pub sink: Box<dyn Sink>,
+    /// Its `type`, for logs and error records.
+    pub type_name: String,
+    /// How its messages are grouped.
+    pub batching: Batching,
+}
+
+/// Where and how positions are checkpointed.
+pub struct Checkpointing {
+    /// The store.
+    pub store: Arc<dyn CheckpointStore>,
+    /// Debounce / sync-on-ack.
+    pub policy: SavePolicy,
+    /// Clear the stored checkpoint before starting (`checkpointReset`).
+    pub reset: bool,
+}
+
+/// A flow ready to run.
+pub struct Flow {
+    /// `namespace/name`, the checkpoint key of the flow.
+    pub name: String,
+    /// The source.
+    pub source: Box<dyn Source>,
+    /// The source's `type`, the checkpoint key of its positions.
+    pub source_type: String,
+    /// The transformation chain.
+    pub transformer: Arc<dyn Transformer>,
+    /// The main sink.
+    pub sink: SinkStage,
+    /// The error sink and its acknowledgement policy.
+    pub error_sink: Option<(SinkStage, AckPolicy)>,
+    /// Capacity of every internal channel (`channelBufferSize`).
+    pub channel_capacity: usize,
+    /// Checkpointing, when `checkpointPersistence` is on.
+    pub checkpoints: Option<Checkpointing>,
+}
+
+/// How a run is controlled from outside.
+#[derive(Clone)]
+pub struct RunControl {
+    /// Cancel to stop gracefully: stop reading, drain, flush, commit.
+    pub shutdown: CancellationToken,
+    /// Longest a graceful stop may take before the flow is aborted.
+    pub shutdown_timeout: Duration,
+    /// Counters the caller can watch.
+    pub stats: Arc<Stats>,
+}
+
+impl Default for RunControl {
+    fn default() -> Self {
+        RunControl {
+            shutdown: CancellationToken::new(),
+            shutdown_timeout: Duration::from_secs(60),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+}
+
+impl Flow {
+    /// Builds the flow of a (secret-resolved) DataFlow with the connectors of `registry`.
+    pub fn from_spec(
+        flow: &DataFlow,
+        registry: &Registry,
+        transformer: Arc<dyn Transformer>,
+        context: &BuildContext,
+        store: Option<Arc<dyn CheckpointStore>>,
+    ) -> Result<Flow, BuildError> {
+        let spec = &flow.spec;
+        let per_message = spec.ack_granularity == AckGranularity::Message && spec.collapse_batch_on_message_ack;
+        let batching_of = |sink: &dataflow_spec::SinkSpec| {
+            if per_message { Batching::single() } else { Batching::from_settings(sink.batch_settings()) }
+        };
+        let sink = SinkStage {
+            sink: registry.build_sink(&spec.sink, context)?,
+            type_name: spec.sink.type_name().into(),
+            batching: batching_of(&spec.sink),
+        };
+        let error_sink = match &spec.errors {
+            Some(errors) => Some((
+                SinkStage {
+                    sink: registry.build_sink(&errors.sink, context)?,
+                    type_name: errors.sink.type_name().into(),
+                    batching: batching_of(&errors.sink),
+                },
+                errors.ack_policy,
+            )),
+            None => None,
+        };
+        let interval = dataflow_spec::duration::parse_go_duration(&spec.checkpoint_save_interval)
+            .map_err(|e| BuildError(format!("spec.checkpointSaveInterval: {e}")))?;
+        let checkpoints = match store {
+            Some(store) if spec.checkpoint_persistence => Some(Checkpointing {
+                store,
+                policy: SavePolicy {
+                    interval,
+                    on_every_commit: spec.checkpoint_sync_on_ack || per_message,
+                },
+                reset: spec.checkpoint_reset,
+            }),
+            _ => None,
+        };
+        Ok(Flow {
+            name: format!("{}/{}", flow.namespace(), flow.name()),
+            source: registry.build_source(&spec.source, context)?,
+            source_type: spec.source.type_name().into(),
+            transformer,
+            sink,
+            error_sink,
+            channel_capacity: spec.channel_buffer_size.max(1) as usize,
+            checkpoints,
+        })
+    }
+
+    /// Runs until a finite source is drained and everything is written, until `control`
+    /// asks for a stop, or until a fatal error.
+    pub async fn run(self, control: RunControl) -> Result<StatsSnapshot, FlowError> {
+        let Flow {
+            name,
+            mut source,
+            source_type,
+            transformer,
+            mut sink,
+            error_sink,
+            channel_capacity,
+            checkpoints,
+        } = self;
+        let stats = Arc::clone(&control.stats);
+        let state = Arc::new(FlowState::default());
+
+        connect_with_retry(&mut *sink.sink, &format!("sink ({})", sink.type_name), &control.shutdown).await?;
+        let mut error_sink = error_sink;
+        if let Some((stage, _)) = &mut error_sink {
+            connect_with_retry(&mut *stage.sink, &format!("error sink ({})", stage.type_name), &control.shutdown)
+                .await?;
+        }
+
+        let stored = match &checkpoints {
+            Some(checkpointing) => {
+                if checkpointing.reset {
+                    checkpointing.store.delete(&name, &source_type).await?;
+                    tracing::info!(flow = %name, "checkpoint reset");
+                }
+                checkpointing.store.get(&name, &source_type).await?
+            }
+            None => None,
+        };
+        let stored: Map<String, Value> = stored
+            .as_ref()
+            .and_then(|value| value.get("streams"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if !stored.is_empty() {
+            let positions = serde_json::Value::Object(stored.clone()).to_string();
+            tracing::info!(flow = %name, %positions, "resuming from checkpoint");
+        }
+
+        let (source_tx, source_rx) = mpsc::channel(channel_capacity);
+        let (sink_tx, sink_rx) = mpsc::channel(channel_capacity);
+        let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+
+        let router = match error_sink {
+            Some((stage, policy)) => {
+                let (failure_tx, failure_rx) = mpsc::channel(channel_capacity);
+                let (record_tx, record_rx) = mpsc::channel(channel_capacity);
+                tasks.push(tokio::spawn(error_records(failure_rx, record_tx, policy)));
+                let worker = SinkWorker {
+                    sink: stage.sink,
+                    type_name: stage.type_name,
+                    batcher: Batcher::new(record_rx, stage.batching),
+                    rejections: RejectionTarget::StopTheFlow,
+                    state: Arc::clone(&state),
+                    stats: Arc::clone(&stats),
+                    counts_as_written: false,
+                };
+                tasks.push(tokio::spawn(worker.run()));
+                FailureRouter::new(Some(failure_tx), Arc::clone(&state), Arc::clone(&stats))
+            }
+            None => FailureRouter::new(None, Arc::clone(&state), Arc::clone(&stats)),
+        };
+
+        let tracker = PositionTracker::new();
+        let stop_reading = CancellationToken::new();
+        {
+            let stop_reading = stop_reading.clone();
+            let shutdown = control.shutdown.clone();
+            let abort = state.abort_token().clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = abort.cancelled() => {}
+                }
+                stop_reading.cancel();
+            });
+        }
+
+        let context = SourceContext::new(
+            source_tx,
+            router.clone(),
+            tracker.clone(),
+            stored,
+            stop_reading,
+            Arc::clone(&stats),
+            sink.type_name.clone(),
+        );
+        {
+            let state = Arc::clone(&state);
+            let source_type = source_type.clone();
+            tasks.push(tokio::spawn(async move {
+                match source.run(&context).await {
+                    Ok(()) | Err(SourceError::Closed) => {}
+                    Err(SourceError::Fatal(reason)) => state.fail(format!("source ({source_type}): {reason}")),
+                }
+                drop(context);
+            }));
+        }
+        tasks.push(tokio::spawn(transform_loop(
+            source_rx,
+            sink_tx,
+            transformer,
+            router.clone(),
+            Arc::clone(&state),
+            Arc::clone(&stats),
+            sink.type_name.clone(),
+        )));
+        let worker = SinkWorker {
+            sink: sink.sink,
+            type_name: sink.type_name,
+            batcher: Batcher::new(sink_rx, sink.batching),
+            rejections: RejectionTarget::Route(router.clone()),
+            state: Arc::clone(&state),
+            stats: Arc::clone(&stats),
+            counts_as_written: true,
+        };
+        tasks.push(tokio::spawn(worker.run()));
+        drop(router);
+
+        let saver_stop = CancellationToken::new();
+        let saver = checkpoints.map(|checkpointing| {
+            tokio::spawn(run_saver(
+                checkpointing.store,
+                name.clone(),
+                source_type.clone(),
+                tracker.clone(),
+                checkpointing.policy,
+                saver_stop.clone(),
+            ))
+        });
+
+        let finished = async {
+            for task in tasks.iter_mut() {
+                let _ = task.await;
+            }
+        };
+        let deadline = async {
+            control.shutdown.cancelled().await;
+            tokio::time::sleep(control.shutdown_timeout).await;
+        };
+        tokio::select! {
+            _ = finished => {}
+            _ = deadline => {
+                state.fail(format!(
+                    "the flow did not drain within the shutdown timeout of {:?}; stopping without \
+                     acknowledging what was not written",
+                    control.shutdown_timeout
+                ));
+                for task in &tasks {
+                    task.abort();
+                }
+            }
+        }
+
+        saver_stop.cancel();
+        if let Some(saver) = saver {
+            match saver.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => state.fail(e.to_string()),
+                Err(e) => state.fail(format!("checkpoint saver: {e}")),
+            }
+        }
+        let snapshot = stats.snapshot();
+        tracing::info!(
+            flow = %name,
+            read = snapshot.read,
+            written = snapshot.written,
+            failed = snapshot.failed,
+            filtered = snapshot.filtered,
+            held_positions = tracker.outstanding(),
+            "flow finished"
+        );
+        match state.fatal() {
+            Some(reason) => Err(FlowError::Failed(reason)),
+            None => Ok(snapshot),
+        }
+    }
+}
+
+async fn connect_with_retry(sink: &mut dyn Sink, what: &str, shutdown: &CancellationToken) -> Result<(), FlowError> {
+    let mut backoff = Backoff::standard();
+    loop {
+        match sink.connect().await {
+            Ok(()) => return Ok(()),
+            Err(SinkError::Fatal(reason)) => {
+                return Err(FlowError::Connect {
+                    what: what.into(),
+                    reason,
+                });
+            }
+            Err(SinkError::Transient(reason)) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(what, %reason, retry_in = ?delay, "connect failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => {
+                        return Err(FlowError::Connect { what: what.into(), reason: format!("{reason} (stopped while retrying)") });
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn transform_loop(
+    mut input: mpsc::Receiver<Message>,
+    output: mpsc::Sender<Message>,
+    transformer: Arc<dyn Transformer>,
+    router: FailureRouter,
+    state: Arc<FlowState>,
+    stats: Arc<Stats>,
+    sink_type: String,
+) {
+    let identity = transformer.is_identity();
+    while let Some(message) = input.recv().await {
+        if state.is_aborted() {
+            return;
+        }
+        if identity {
+            if output.send(message).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let Message { record, ack } = message;
+        match transformer.apply(record) {
+            Ok(records) => {
+                if records.is_empty() {
+                    stats.add_filtered(1);
+                }
+                let tokens = ack.split(records.len());
+                for (record, token) in records.into_iter().zip(tokens) {
+                    if output.send(Message::new(record, token)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(failure) => {
+                let error_type = match classify(&failure.reason, None) {
+                    ErrorType::Unknown => ErrorType::InvalidData,
+                    other => other,
+                };
+                let routed = router
+                    .route(Failure {
+                        message: Message::new(failure.record, ack),
+                        reason: failure.reason,
+                        error_type,
+                        stage: failure.stage,
+                        original_sink: sink_type.clone(),
+                    })
+                    .await;
+                if !routed {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Turns failures into error-record messages; the token follows the acknowledgement policy.
+async fn error_records(mut failures: mpsc::Receiver<Failure>, records: mpsc::Sender<Message>, policy: AckPolicy) {
+    while let Some(failure) = failures.recv().await {
+        let record = error_record(&failure);
+        let token = match policy {
+            AckPolicy::AfterWrite => failure.message.ack,
+            // The original stays unacknowledged: its position is held and it is read again
+            // after a restart.
+            AckPolicy::Never | AckPolicy::AfterMainSinkSuccess => {
+                drop(failure.message.ack);
+                AckToken::none()
+            }
+        };
+        if records.send(Message::new(record, token)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Where a sink's per-message rejections go.
+enum RejectionTarget {
+    /// To the failure router (error sink, or stop).
+    Route(FailureRouter),
+    /// Nowhere: the flow stops (used for the error sink itself).
+    StopTheFlow,
+}
+
+struct SinkWorker {
+    sink: Box<dyn Sink>,
+    type_name: String,
+    batcher: Batcher,
+    rejections: RejectionTarget,
+    state: Arc<FlowState>,
+    stats: Arc<Stats>,
+    counts_as_written: bool,
+}
+
+impl SinkWorker {
+    async fn run(mut self) {
+        let mut batch = Vec::new();
+        while self.batcher.next_batch(&mut batch).await {
+            if self.state.is_aborted() {
+                return; // unacknowledged: positions stay held
+            }
+            let Some(rejections) = self.write_with_retry(&batch).await else {
+                return;
+            };
+            if !self.settle(&mut batch, rejections).await {
+                return;
+            }
+            batch.clear();
+        }
+        if let Err(error) = self.sink.close().await {
+            self.state.fail(format!("closing the {} sink: {error}", self.type_name));
+        }
+    }
+
+    async fn write_with_retry(&mut self, batch: &[Message]) -> Option<Vec<Rejection>> {
+        let mut backoff = Backoff::standard();
+        loop {
+            match self.sink.write(batch).await {
+                Ok(rejections) => return Some(rejections),
+                Err(SinkError::Fatal(reason)) => {
+                    self.state.fail(format!("{} sink: {reason}", self.type_name));
+                    return None;
+                }
+                Err(SinkError::Transient(reason)) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(sink = %self.type_name, %reason, attempt = backoff.attempts(), retry_in = ?delay,
+                        batch = batch.len(), "write failed; retrying the batch");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.state.abort_token().cancelled() => return None,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Acknowledges the written messages and routes the rejected ones. Returns false when the
+    /// flow stops; the messages after the failing one are then left unacknowledged.
+    async fn settle(&mut self, batch: &mut Vec<Message>, mut rejections: Vec<Rejection>) -> bool {
+        rejections.sort_by_key(|r| r.index);
+        rejections.dedup_by_key(|r| r.index);
+        let mut rejections = rejections.into_iter().peekable();
+        let mut written = 0u64;
+        let mut keep_going = true;
+        for (index, message) in batch.drain(..).enumerate() {
+            if rejections.peek().is_some_and(|r| r.index == index) {
+                let rejection = rejections.next().expect("peeked");
+                keep_going = match &self.rejections {
+                    RejectionTarget::Route(router) => {
+                        router
+                            .route(Failure {
+                                message,
+                                reason: rejection.reason,
+                                error_type: rejection.error_type,
+                                stage: "sink".into(),
+                                original_sink: self.type_name.clone(),
+                            })
+                            .await
+                    }
+                    RejectionTarget::StopTheFlow => {
+                        self.state.fail(format!(
+                            "the {} error sink rejected the error record of {}: {}",
+                            self.type_name,
+                            message.record.describe(),
+                            rejection.reason
+                        ));
+                        false
+                    }
+                };
+                if !keep_going {
+                    break;
+                }
+            } else {
+                written += 1;
+                message.ack.ack();
+            }
+        }
+        if self.counts_as_written {
+            self.stats.add_written(written);
+        }
+        keep_going
+    }
+}

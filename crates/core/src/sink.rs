@@ -1,0 +1,75 @@
+//! The sink contract: write a batch, report per-message data errors, or fail the batch.
+
+use async_trait::async_trait;
+
+use crate::classify::{ErrorType, classify};
+use crate::message::Message;
+
+/// One message of a batch that can never be written (bad type, constraint, too large).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Index of the message in the batch.
+    pub index: usize,
+    /// Why, in the server's words where there are any.
+    pub reason: String,
+    /// Kind of failure.
+    pub error_type: ErrorType,
+}
+
+impl Rejection {
+    /// A rejection classified from its reason.
+    pub fn new(index: usize, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        let error_type = match classify(&reason, None) {
+            ErrorType::Unknown => ErrorType::InvalidData,
+            other => other,
+        };
+        Rejection {
+            index,
+            reason,
+            error_type,
+        }
+    }
+}
+
+/// A whole batch failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SinkError {
+    /// May succeed if retried (connection lost, timeout, server busy): the engine retries
+    /// the whole batch with backoff.
+    #[error("{0}")]
+    Transient(String),
+    /// Will not succeed (bad configuration, permission denied): the flow stops.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl SinkError {
+    /// Classifies an error text as transient or fatal.
+    pub fn from_message(message: impl Into<String>) -> Self {
+        let message = message.into();
+        if classify(&message, None).is_retryable() {
+            SinkError::Transient(message)
+        } else {
+            SinkError::Fatal(message)
+        }
+    }
+}
+
+/// A destination. Every message of a batch not listed in the returned rejections must be
+/// durably written when `write` returns `Ok` (committed, fsync'ed, delivered).
+#[async_trait]
+pub trait Sink: Send {
+    /// Opens connections, creates tables; transient errors are retried by the engine.
+    async fn connect(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Writes a batch durably.
+    async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError>;
+
+    /// Flushes and releases resources at the end of the run.
+    async fn close(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! The source contract and the context a source reads into.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::AckToken;
+use crate::classify::ErrorType;
+use crate::failure::{Failure, FailureRouter};
+use crate::message::{Message, Record};
+use crate::stats::Stats;
+use crate::tracker::{PositionTracker, StreamHandle};
+
+/// A source could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A failure that stops the flow.
+    #[error("{0}")]
+    Fatal(String),
+    /// The pipeline downstream stopped; the source just returns.
+    #[error("the pipeline stopped")]
+    Closed,
+}
+
+/// Where messages come from. `run` reads until a finite source is drained or until
+/// [`SourceContext::stopping`] fires, emitting each record with a token bound to its position.
+#[async_trait]
+pub trait Source: Send {
+    /// Reads and emits records.
+    async fn run(&mut self, context: &SourceContext) -> Result<(), SourceError>;
+}
+
+/// What a source needs from the engine.
+pub struct SourceContext {
+    output: mpsc::Sender<Message>,
+    failures: FailureRouter,
+    tracker: PositionTracker,
+    stored: Map<String, Value>,
+    stop: CancellationToken,
+    stats: Arc<Stats>,
+    sink_type: String,
+}
+
+impl SourceContext {
+    /// A context emitting into `output`; `stored` holds the positions of the last checkpoint.
+    pub(crate) fn new(
+        output: mpsc::Sender<Message>,
+        failures: FailureRouter,
+        tracker: PositionTracker,
+        stored: Map<String, Value>,
+        stop: CancellationToken,
+        stats: Arc<Stats>,
+        sink_type: String,
+    ) -> Self {
+        SourceContext {
+            output,
+            failures,
+            tracker,
+            stored,
+            stop,
+            stats,
+            sink_type,
+        }
+    }
+
+    /// The handle of stream `name`, which hands out position-bound tokens.
+    pub fn stream(&self, name: &str) -> StreamHandle {
+        self.tracker.stream(name)
+    }
+
+    /// The position stored for stream `name` by the last checkpoint, if any.
+    pub fn stored_position(&self, name: &str) -> Option<&Value> {
+        self.stored.get(name)
+    }
+
+    /// Fires when the source should stop reading (shutdown requested or flow aborted).
+    pub fn stopping(&self) -> &CancellationToken {
+        &self.stop
+    }
+
+    /// Sends a record downstream; waits while the pipeline is full (backpressure).
+    pub async fn emit(&self, record: Record, ack: AckToken) -> Result<(), SourceError> {
+        self.stats.add_read(1);
+        self.output
+            .send(Message::new(record, ack))
+            .await
+            .map_err(|_| SourceError::Closed)
+    }
+
+    /// Reports a record the source could not decode: it goes to the error sink as
+    /// `stage: source`, or stops the flow when there is no error sink.
+    pub async fn reject(
+        &self,
+        record: Record,
+        ack: AckToken,
+        reason: impl Into<String>,
+        error_type: ErrorType,
+    ) -> Result<(), SourceError> {
+        self.stats.add_read(1);
+        let routed = self
+            .failures
+            .route(Failure {
+                message: Message::new(record, ack),
+                reason: reason.into(),
+                error_type,
+                stage: "source".into(),
+                original_sink: self.sink_type.clone(),
+            })
+            .await;
+        if routed { Ok(()) } else { Err(SourceError::Closed) }
+    }
+}

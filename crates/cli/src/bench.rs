@@ -36,9 +36,11 @@ enum BenchKind {
 /// Runs a benchmark and prints its figures.
 pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.kind {
-        BenchKind::GenerateNull { count, payload_bytes, channel_buffer_size } => {
-            generate_null(count, payload_bytes, channel_buffer_size)
-        }
+        BenchKind::GenerateNull {
+            count,
+            payload_bytes,
+            channel_buffer_size,
+        } => generate_null(count, payload_bytes, channel_buffer_size),
     }
 }
 
@@ -57,8 +59,15 @@ fn template_of_size(bytes: usize) -> anyhow::Result<Value> {
             "note": format!("{{{{randString {padding}}}}}")
         })
     };
-    let config = GenerateSourceConfig { template: Some(build(0)), ..Default::default() };
-    let base = GenerateSource::new(&config).map_err(|e| anyhow::anyhow!(e))?.render(0).to_string().len();
+    let config = GenerateSourceConfig {
+        template: Some(build(0)),
+        ..Default::default()
+    };
+    let base = GenerateSource::new(&config)
+        .map_err(|e| anyhow::anyhow!(e))?
+        .render(0)
+        .to_string()
+        .len();
     if base > bytes {
         bail!("--payload-bytes must be at least {base}");
     }
@@ -77,9 +86,16 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn generate_null(count: u64, payload_bytes: usize, channel_buffer_size: u32) -> anyhow::Result<ExitCode> {
+fn generate_null(
+    count: u64,
+    payload_bytes: usize,
+    channel_buffer_size: u32,
+) -> anyhow::Result<ExitCode> {
     let template = template_of_size(payload_bytes)?;
-    let config = GenerateSourceConfig { template: Some(template.clone()), ..Default::default() };
+    let config = GenerateSourceConfig {
+        template: Some(template.clone()),
+        ..Default::default()
+    };
     let mut generator = GenerateSource::new(&config).map_err(|e| anyhow::anyhow!(e))?;
     let sample_len = generator.render(0).to_string().len();
 
@@ -88,7 +104,11 @@ fn generate_null(count: u64, payload_bytes: usize, channel_buffer_size: u32) -> 
     let mut checksum = 0usize;
     for seq in 0..count {
         let value = generator.render(seq);
-        checksum = checksum.wrapping_add(std::hint::black_box(&value).as_object().map_or(0, |o| o.len()));
+        checksum = checksum.wrapping_add(
+            std::hint::black_box(&value)
+                .as_object()
+                .map_or(0, |o| o.len()),
+        );
     }
     let baseline_seconds = started.elapsed().as_secs_f64();
     std::hint::black_box(checksum);
@@ -98,12 +118,30 @@ fn generate_null(count: u64, payload_bytes: usize, channel_buffer_size: u32) -> 
         "apiVersion: dataflow.dataflow.io/v1\nkind: DataFlow\nmetadata: {{name: bench}}\nspec:\n  source:\n    type: generate\n    config:\n      count: {count}\n      template: {template}\n  sink:\n    type: null\n  channelBufferSize: {channel_buffer_size}\n  checkpointPersistence: false\n"
     );
     let loaded = load_text(&manifest);
-    let flow = loaded.flows.first().and_then(|f| f.flow.clone()).context("bench manifest")?;
+    let checked = loaded
+        .flows
+        .first()
+        .context("the bench manifest holds no DataFlow")?;
+    let problems: Vec<String> = checked
+        .problems
+        .iter()
+        .filter(|p| p.is_error())
+        .map(|p| p.to_string())
+        .collect();
+    let flow = match (&checked.flow, problems.is_empty()) {
+        (Some(flow), true) => flow.clone(),
+        _ => bail!("the bench manifest is invalid: {}", problems.join("; ")),
+    };
     let registry = dataflow_connectors::registry();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     reset_peak_rss();
     let (snapshot, pipeline_seconds) = runtime.block_on(async {
-        let context = BuildContext { flow: &flow, base_dir: std::env::current_dir()? };
+        let context = BuildContext {
+            flow: &flow,
+            base_dir: std::env::current_dir()?,
+        };
         let runnable = Flow::from_spec(&flow, &registry, Arc::new(PassThrough), &context, None)?;
         let started = Instant::now();
         let snapshot = runnable.run(RunControl::default()).await?;
@@ -111,17 +149,32 @@ fn generate_null(count: u64, payload_bytes: usize, channel_buffer_size: u32) -> 
     })?;
     let peak = peak_rss();
     if snapshot.written != count {
-        bail!("the pipeline wrote {} of {count} messages", snapshot.written);
+        bail!(
+            "the pipeline wrote {} of {count} messages",
+            snapshot.written
+        );
     }
 
     let baseline_rate = count as f64 / baseline_seconds;
     let pipeline_rate = count as f64 / pipeline_seconds;
-    println!("generate → null: {count} messages of {sample_len} bytes (JSON), channelBufferSize {channel_buffer_size}");
-    println!("baseline  (render only, one thread): {baseline_rate:>12.0} msg/s  {baseline_seconds:.2}s");
-    println!("pipeline  (generate → null)        : {pipeline_rate:>12.0} msg/s  {pipeline_seconds:.2}s");
-    println!("ratio pipeline / baseline          : {:>12.2}", pipeline_rate / baseline_rate);
+    println!(
+        "generate → null: {count} messages of {sample_len} bytes (JSON), channelBufferSize {channel_buffer_size}"
+    );
+    println!(
+        "baseline  (render only, one thread): {baseline_rate:>12.0} msg/s  {baseline_seconds:.2}s"
+    );
+    println!(
+        "pipeline  (generate → null)        : {pipeline_rate:>12.0} msg/s  {pipeline_seconds:.2}s"
+    );
+    println!(
+        "ratio pipeline / baseline          : {:>12.2}",
+        pipeline_rate / baseline_rate
+    );
     match peak {
-        Some(bytes) => println!("peak RSS during the pipeline run    : {:>9.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
+        Some(bytes) => println!(
+            "peak RSS during the pipeline run    : {:>9.1} MiB",
+            bytes as f64 / (1024.0 * 1024.0)
+        ),
         None => println!("peak RSS during the pipeline run    : unavailable (no /proc)"),
     }
     Ok(ExitCode::SUCCESS)

@@ -16,10 +16,12 @@ pub struct Manifest {
 impl Manifest {
     /// Every problem of the file: file-level first, then per DataFlow.
     pub fn problems(&self) -> impl Iterator<Item = &Problem> {
-        self.loaded
-            .problems
-            .iter()
-            .chain(self.loaded.flows.iter().flat_map(|flow| flow.problems.iter()))
+        self.loaded.problems.iter().chain(
+            self.loaded
+                .flows
+                .iter()
+                .flat_map(|flow| flow.problems.iter()),
+        )
     }
 }
 
@@ -28,8 +30,12 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<Manifest>> {
     paths
         .iter()
         .map(|path| {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            Ok(Manifest { path: path.clone(), loaded: load_text(&text) })
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Ok(Manifest {
+                path: path.clone(),
+                loaded: load_text(&text),
+            })
         })
         .collect()
 }

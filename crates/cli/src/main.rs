@@ -12,6 +12,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// Messages are allocated on one thread and freed on another; glibc's allocator serialises that
+/// on an arena lock (it cost most of the engine's time in `bench generate-null`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Declarative data movement: one source, a chain of transformations, one sink.
 #[derive(Parser)]
 #[command(name = "dataflow", version, about)]
@@ -48,7 +53,9 @@ enum Command {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -61,15 +68,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate { files } => validate::validate(&files),
-        Command::Schema => {
-            match serde_json::to_string_pretty(dataflow_spec::dataflow_schema()) {
-                Ok(text) => {
-                    println!("{text}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => Err(e.into()),
+        Command::Schema => match serde_json::to_string_pretty(dataflow_spec::dataflow_schema()) {
+            Ok(text) => {
+                println!("{text}");
+                Ok(ExitCode::SUCCESS)
             }
-        }
+            Err(e) => Err(e.into()),
+        },
         Command::Bench(args) => bench::bench(args),
     };
     match result {

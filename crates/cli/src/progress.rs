@@ -20,10 +20,17 @@ impl Progress {
     pub fn start(stats: Arc<Stats>, quiet: bool) -> Self {
         let started = Instant::now();
         if quiet || !std::io::stderr().is_terminal() {
-            return Progress { bar: None, task: None, started };
+            return Progress {
+                bar: None,
+                task: None,
+                started,
+            };
         }
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("valid template"));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                .expect("valid template"),
+        );
         let shown = bar.clone();
         let task = tokio::spawn(async move {
             let mut previous = (Instant::now(), StatsSnapshot::default());
@@ -41,7 +48,11 @@ impl Progress {
                 previous = (now, current);
             }
         });
-        Progress { bar: Some(bar), task: Some(task), started }
+        Progress {
+            bar: Some(bar),
+            task: Some(task),
+            started,
+        }
     }
 
     /// Stops the line and prints the summary.

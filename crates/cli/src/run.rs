@@ -67,13 +67,23 @@ fn checked_flow(manifests: &[Manifest]) -> anyhow::Result<DataFlow> {
     match flows.as_slice() {
         [one] => Ok((*one).clone()),
         [] => bail!("no DataFlow found in the given files"),
-        many => bail!("found {} DataFlows; `dataflow run` runs one at a time", many.len()),
+        many => bail!(
+            "found {} DataFlows; `dataflow run` runs one at a time",
+            many.len()
+        ),
     }
 }
 
-fn resolve(flow: &DataFlow, manifests: &[Manifest], secrets_dir: Option<&PathBuf>) -> anyhow::Result<DataFlow> {
+fn resolve(
+    flow: &DataFlow,
+    manifests: &[Manifest],
+    secrets_dir: Option<&PathBuf>,
+) -> anyhow::Result<DataFlow> {
     let directory = secrets_dir.map(SecretsDir::new);
-    let mut resolvers: Vec<&dyn SecretResolver> = manifests.iter().map(|m| &m.loaded.secrets as &dyn SecretResolver).collect();
+    let mut resolvers: Vec<&dyn SecretResolver> = manifests
+        .iter()
+        .map(|m| &m.loaded.secrets as &dyn SecretResolver)
+        .collect();
     if let Some(directory) = &directory {
         resolvers.push(directory);
     }
@@ -92,7 +102,10 @@ fn resolve(flow: &DataFlow, manifests: &[Manifest], secrets_dir: Option<&PathBuf
 async fn run_flow(flow: DataFlow, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let registry = dataflow_connectors::registry();
     let transformer = dataflow_transform::build_chain(&flow.spec.transformations)?;
-    let context = BuildContext { flow: &flow, base_dir: std::env::current_dir()? };
+    let context = BuildContext {
+        flow: &flow,
+        base_dir: std::env::current_dir()?,
+    };
     let store: Arc<dyn CheckpointStore> = Arc::new(FileCheckpointStore::new(&args.state_dir));
     let runnable = Flow::from_spec(&flow, &registry, transformer, &context, Some(store))?;
     let control = RunControl {
@@ -112,8 +125,12 @@ async fn run_flow(flow: DataFlow, args: &RunArgs) -> anyhow::Result<ExitCode> {
 /// First SIGINT/SIGTERM: stop gracefully. Second: exit at once (what was committed is safe).
 async fn watch_signals(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut terminate) = signal(SignalKind::terminate()) else { return };
-    let Ok(mut interrupt) = signal(SignalKind::interrupt()) else { return };
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        return;
+    };
+    let Ok(mut interrupt) = signal(SignalKind::interrupt()) else {
+        return;
+    };
     tokio::select! {
         _ = terminate.recv() => {}
         _ = interrupt.recv() => {}

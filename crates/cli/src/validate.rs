@@ -22,7 +22,11 @@ pub fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
             errors += 1;
             println!("{}: no DataFlow found", manifest.path.display());
         } else if problems == 0 {
-            println!("{}: ok ({} DataFlow)", manifest.path.display(), manifest.loaded.flows.len());
+            println!(
+                "{}: ok ({} DataFlow)",
+                manifest.path.display(),
+                manifest.loaded.flows.len()
+            );
         }
     }
     if errors > 0 {

@@ -55,12 +55,16 @@ fn render(template: &Template, seq: u64, now: &chrono::DateTime<Utc>, rng: &mut 
             for piece in pieces {
                 match piece {
                     Piece::Text(literal) => text.push_str(literal),
-                    Piece::Placeholder(placeholder) => text.push_str(&placeholder_text(placeholder, seq, now, rng)),
+                    Piece::Placeholder(placeholder) => {
+                        text.push_str(&placeholder_text(placeholder, seq, now, rng))
+                    }
                 }
             }
             Value::String(text)
         }
-        Template::Array(items) => Value::Array(items.iter().map(|t| render(t, seq, now, rng)).collect()),
+        Template::Array(items) => {
+            Value::Array(items.iter().map(|t| render(t, seq, now, rng)).collect())
+        }
         Template::Object(fields) => {
             let mut object = Map::with_capacity(fields.len());
             for (key, field) in fields {
@@ -71,11 +75,18 @@ fn render(template: &Template, seq: u64, now: &chrono::DateTime<Utc>, rng: &mut 
     }
 }
 
-fn placeholder_text(placeholder: &Placeholder, seq: u64, now: &chrono::DateTime<Utc>, rng: &mut SmallRng) -> String {
+fn placeholder_text(
+    placeholder: &Placeholder,
+    seq: u64,
+    now: &chrono::DateTime<Utc>,
+    rng: &mut SmallRng,
+) -> String {
     const ALPHANUMERIC: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     match placeholder {
         Placeholder::Seq => seq.to_string(),
-        Placeholder::Uuid => uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string(),
+        Placeholder::Uuid => uuid::Builder::from_random_bytes(rng.random())
+            .into_uuid()
+            .to_string(),
         Placeholder::Now => now.to_rfc3339_opts(SecondsFormat::Millis, true),
         Placeholder::RandInt(low, high) => rng.random_range(*low..=*high).to_string(),
         Placeholder::RandString(length) => (0..*length)
@@ -89,7 +100,10 @@ fn placeholder_text(placeholder: &Placeholder, seq: u64, now: &chrono::DateTime<
 impl Source for GenerateSource {
     async fn run(&mut self, context: &SourceContext) -> Result<(), SourceError> {
         let stream = context.stream(STREAM);
-        let first = context.stored_position(STREAM).and_then(Value::as_u64).unwrap_or(0);
+        let first = context
+            .stored_position(STREAM)
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         let end = self.count.unwrap_or(u64::MAX);
         let started = Instant::now();
         let mut seq = first;
@@ -109,7 +123,11 @@ impl Source for GenerateSource {
             let payload = self.render(seq);
             let mut metadata = Map::new();
             metadata.insert("seq".into(), json!(seq));
-            let record = Record { payload: Payload::Json(payload), metadata, timestamp: Utc::now() };
+            let record = Record {
+                payload: Payload::Json(payload),
+                metadata,
+                timestamp: Utc::now(),
+            };
             let token = stream.track(json!(seq + 1));
             context.emit(record, token).await?;
             seq += 1;
@@ -122,7 +140,10 @@ impl Source for GenerateSource {
 pub fn register(registry: &mut Registry) {
     registry.register_source("generate", |spec, _| match spec {
         SourceSpec::Generate(config) => Ok(Box::new(GenerateSource::new(config)?)),
-        other => Err(BuildError(format!("generate source given a {} config", other.type_name()))),
+        other => Err(BuildError(format!(
+            "generate source given a {} config",
+            other.type_name()
+        ))),
     });
 }
 
@@ -133,7 +154,9 @@ mod tests {
     #[test]
     fn renders_numbers_and_strings() {
         let config = GenerateSourceConfig {
-            template: Some(json!({"id": "{{seq}}", "n": "{{randInt 3 3}}", "s": "x{{seq}}", "p": "{{pick a}}", "r": "{{randString 5}}", "u": "{{uuid}}"})),
+            template: Some(
+                json!({"id": "{{seq}}", "n": "{{randInt 3 3}}", "s": "x{{seq}}", "p": "{{pick a}}", "r": "{{randString 5}}", "u": "{{uuid}}"}),
+            ),
             ..Default::default()
         };
         let mut source = GenerateSource::new(&config).unwrap();

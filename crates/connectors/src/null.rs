@@ -34,6 +34,9 @@ impl Sink for NullSink {
 pub fn register(registry: &mut Registry) {
     registry.register_sink("null", |spec, _| match spec {
         SinkSpec::Null(_) => Ok(Box::new(NullSink::default())),
-        other => Err(BuildError(format!("null sink given a {} config", other.type_name()))),
+        other => Err(BuildError(format!(
+            "null sink given a {} config",
+            other.type_name()
+        ))),
     });
 }

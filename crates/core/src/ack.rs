@@ -40,7 +40,11 @@ pub struct AckToken(Option<Arc<Node>>);
 impl fmt::Debug for AckToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Some(node) => write!(f, "AckToken(pending={})", node.pending.load(Ordering::Relaxed)),
+            Some(node) => write!(
+                f,
+                "AckToken(pending={})",
+                node.pending.load(Ordering::Relaxed)
+            ),
             None => write!(f, "AckToken(none)"),
         }
     }
@@ -70,11 +74,10 @@ impl AckToken {
 
     /// Acknowledges this share; the position is released when every share is acknowledged.
     pub fn ack(mut self) {
-        if let Some(node) = self.0.take() {
-            if node.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if let Some(node) = self.0.take()
+            && node.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
                 node.fire();
             }
-        }
     }
 
     /// Splits into `count` shares of the same position. `count == 0` acknowledges at once
@@ -92,7 +95,9 @@ impl AckToken {
                     return (0..count).map(|_| AckToken::none()).collect();
                 };
                 node.pending.fetch_add(count - 1, Ordering::AcqRel);
-                (0..count).map(|_| AckToken(Some(Arc::clone(&node)))).collect()
+                (0..count)
+                    .map(|_| AckToken(Some(Arc::clone(&node))))
+                    .collect()
             }
         }
     }

@@ -37,7 +37,11 @@ impl Batching {
         match settings {
             None => Batching::Greedy { max: GREEDY_CAP },
             Some(s) => Batching::Sized {
-                size: if s.batch_size == 0 { TIMER_ONLY_CAP } else { s.batch_size as usize },
+                size: if s.batch_size == 0 {
+                    TIMER_ONLY_CAP
+                } else {
+                    s.batch_size as usize
+                },
                 interval: (s.flush_interval_seconds > 0)
                     .then(|| Duration::from_secs(u64::from(s.flush_interval_seconds))),
             },
@@ -46,7 +50,10 @@ impl Batching {
 
     /// One message per batch (`ackGranularity: message`).
     pub fn single() -> Self {
-        Batching::Sized { size: 1, interval: None }
+        Batching::Sized {
+            size: 1,
+            interval: None,
+        }
     }
 }
 
@@ -124,7 +131,13 @@ mod tests {
             tx.send(message(i)).await.unwrap();
         }
         drop(tx);
-        let mut batcher = Batcher::new(rx, Batching::Sized { size: 2, interval: None });
+        let mut batcher = Batcher::new(
+            rx,
+            Batching::Sized {
+                size: 2,
+                interval: None,
+            },
+        );
         let mut sizes = Vec::new();
         let mut batch = Vec::new();
         while batcher.next_batch(&mut batch).await {
@@ -140,7 +153,10 @@ mod tests {
         tx.send(message(1)).await.unwrap();
         let mut batcher = Batcher::new(
             rx,
-            Batching::from_settings(Some(BatchSettings { batch_size: 100, flush_interval_seconds: 10 })),
+            Batching::from_settings(Some(BatchSettings {
+                batch_size: 100,
+                flush_interval_seconds: 10,
+            })),
         );
         let started = Instant::now();
         let mut batch = Vec::new();
@@ -153,12 +169,24 @@ mod tests {
     #[test]
     fn zero_meanings() {
         assert_eq!(
-            Batching::from_settings(Some(BatchSettings { batch_size: 0, flush_interval_seconds: 5 })),
-            Batching::Sized { size: TIMER_ONLY_CAP, interval: Some(Duration::from_secs(5)) }
+            Batching::from_settings(Some(BatchSettings {
+                batch_size: 0,
+                flush_interval_seconds: 5
+            })),
+            Batching::Sized {
+                size: TIMER_ONLY_CAP,
+                interval: Some(Duration::from_secs(5))
+            }
         );
         assert_eq!(
-            Batching::from_settings(Some(BatchSettings { batch_size: 7, flush_interval_seconds: 0 })),
-            Batching::Sized { size: 7, interval: None }
+            Batching::from_settings(Some(BatchSettings {
+                batch_size: 7,
+                flush_interval_seconds: 0
+            })),
+            Batching::Sized {
+                size: 7,
+                interval: None
+            }
         );
     }
 }

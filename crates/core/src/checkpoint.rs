@@ -48,7 +48,13 @@ impl FileCheckpointStore {
     pub fn file_of(&self, flow: &str) -> PathBuf {
         let safe: String = flow
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         self.dir.join(format!("{safe}.json"))
     }
@@ -57,14 +63,21 @@ impl FileCheckpointStore {
         let file = self.file_of(flow);
         match tokio::fs::read(&file).await {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                CheckpointError(format!("{} is not a checkpoint document: {e}", file.display()))
+                CheckpointError(format!(
+                    "{} is not a checkpoint document: {e}",
+                    file.display()
+                ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Map::new()),
             Err(e) => Err(CheckpointError(format!("reading {}: {e}", file.display()))),
         }
     }
 
-    async fn write_all(&self, flow: &str, document: &Map<String, Value>) -> Result<(), CheckpointError> {
+    async fn write_all(
+        &self,
+        flow: &str,
+        document: &Map<String, Value>,
+    ) -> Result<(), CheckpointError> {
         let file = self.file_of(flow);
         let dir = self.dir.clone();
         let bytes = serde_json::to_vec_pretty(document).expect("checkpoint serialises");
@@ -76,7 +89,8 @@ impl FileCheckpointStore {
 
 fn replace_file(dir: &Path, file: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     use std::io::Write;
-    let fail = |what: &str, e: std::io::Error| CheckpointError(format!("{what} {}: {e}", file.display()));
+    let fail =
+        |what: &str, e: std::io::Error| CheckpointError(format!("{what} {}: {e}", file.display()));
     std::fs::create_dir_all(dir).map_err(|e| fail("creating the directory of", e))?;
     let temporary = file.with_extension("json.tmp");
     let mut handle = std::fs::File::create(&temporary).map_err(|e| fail("creating", e))?;
@@ -122,11 +136,19 @@ pub struct MemoryCheckpointStore {
 #[async_trait]
 impl CheckpointStore for MemoryCheckpointStore {
     async fn get(&self, flow: &str, key: &str) -> Result<Option<Value>, CheckpointError> {
-        Ok(self.values.lock().await.get(&(flow.into(), key.into())).cloned())
+        Ok(self
+            .values
+            .lock()
+            .await
+            .get(&(flow.into(), key.into()))
+            .cloned())
     }
 
     async fn put(&self, flow: &str, key: &str, value: Value) -> Result<(), CheckpointError> {
-        self.values.lock().await.insert((flow.into(), key.into()), value);
+        self.values
+            .lock()
+            .await
+            .insert((flow.into(), key.into()), value);
         Ok(())
     }
 
@@ -187,7 +209,12 @@ pub async fn run_saver(
     Ok(())
 }
 
-async fn save(store: &dyn CheckpointStore, flow: &str, key: &str, tracker: &PositionTracker) -> Result<(), CheckpointError> {
+async fn save(
+    store: &dyn CheckpointStore,
+    flow: &str,
+    key: &str,
+    tracker: &PositionTracker,
+) -> Result<(), CheckpointError> {
     let streams: Map<String, Value> = tracker.committed().into_iter().collect();
     let mut document = Map::new();
     document.insert("streams".into(), Value::Object(streams));
@@ -209,10 +236,16 @@ mod tests {
         store.put("ns/flow", "file", json!({"a": 1})).await.unwrap();
         store.put("ns/flow", "other", json!(2)).await.unwrap();
         let reopened = FileCheckpointStore::new(dir.path().join("state"));
-        assert_eq!(reopened.get("ns/flow", "file").await.unwrap(), Some(json!({"a": 1})));
+        assert_eq!(
+            reopened.get("ns/flow", "file").await.unwrap(),
+            Some(json!({"a": 1}))
+        );
         reopened.delete("ns/flow", "file").await.unwrap();
         assert_eq!(reopened.get("ns/flow", "file").await.unwrap(), None);
-        assert_eq!(reopened.get("ns/flow", "other").await.unwrap(), Some(json!(2)));
+        assert_eq!(
+            reopened.get("ns/flow", "other").await.unwrap(),
+            Some(json!(2))
+        );
     }
 
     #[tokio::test]
@@ -225,7 +258,10 @@ mod tests {
             "f".into(),
             "file".into(),
             tracker.clone(),
-            SavePolicy { interval: Duration::from_secs(3600), on_every_commit: false },
+            SavePolicy {
+                interval: Duration::from_secs(3600),
+                on_every_commit: false,
+            },
             stop.clone(),
         ));
         tracker.stream("in.jsonl").track(json!(42)).ack();

@@ -86,7 +86,14 @@ pub fn classify(message: &str, sqlstate: Option<&str>) -> ErrorType {
         "the node may have crashed",
     ]) {
         ErrorType::Transient
-    } else if has(&["json", "parse", "schema", "validation", "invalid", "syntax error"]) {
+    } else if has(&[
+        "json",
+        "parse",
+        "schema",
+        "validation",
+        "invalid",
+        "syntax error",
+    ]) {
         ErrorType::InvalidData
     } else {
         ErrorType::Unknown
@@ -99,13 +106,34 @@ mod tests {
 
     #[test]
     fn classifies_in_the_original_order() {
-        assert_eq!(classify("context canceled", None), ErrorType::ContextCanceled);
-        assert_eq!(classify("i/o timeout while parsing json", None), ErrorType::Timeout);
-        assert_eq!(classify("duplicate key", Some("23505")), ErrorType::ConstraintViolation);
-        assert_eq!(classify("dial tcp: connection refused", None), ErrorType::ConnectionError);
-        assert_eq!(classify("SASL handshake failed", None), ErrorType::AuthError);
-        assert_eq!(classify("Query failed: retry your query", None), ErrorType::Transient);
-        assert_eq!(classify("invalid character 'x' looking for JSON", None), ErrorType::InvalidData);
+        assert_eq!(
+            classify("context canceled", None),
+            ErrorType::ContextCanceled
+        );
+        assert_eq!(
+            classify("i/o timeout while parsing json", None),
+            ErrorType::Timeout
+        );
+        assert_eq!(
+            classify("duplicate key", Some("23505")),
+            ErrorType::ConstraintViolation
+        );
+        assert_eq!(
+            classify("dial tcp: connection refused", None),
+            ErrorType::ConnectionError
+        );
+        assert_eq!(
+            classify("SASL handshake failed", None),
+            ErrorType::AuthError
+        );
+        assert_eq!(
+            classify("Query failed: retry your query", None),
+            ErrorType::Transient
+        );
+        assert_eq!(
+            classify("invalid character 'x' looking for JSON", None),
+            ErrorType::InvalidData
+        );
         assert_eq!(classify("something odd", None), ErrorType::Unknown);
     }
 }

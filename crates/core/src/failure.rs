@@ -74,7 +74,11 @@ pub struct FailureRouter {
 
 impl FailureRouter {
     /// A router to `error_sink` (or to a stop when `None`).
-    pub fn new(error_sink: Option<mpsc::Sender<Failure>>, state: Arc<FlowState>, stats: Arc<Stats>) -> Self {
+    pub fn new(
+        error_sink: Option<mpsc::Sender<Failure>>,
+        state: Arc<FlowState>,
+        stats: Arc<Stats>,
+    ) -> Self {
         FailureRouter {
             error_sink,
             state,
@@ -123,9 +127,15 @@ pub fn error_record(failure: &Failure) -> Record {
     let mut error = Map::new();
     error.insert("message".into(), Value::String(failure.reason.clone()));
     error.insert("timestamp".into(), Value::String(now.clone()));
-    error.insert("original_sink".into(), Value::String(failure.original_sink.clone()));
+    error.insert(
+        "original_sink".into(),
+        Value::String(failure.original_sink.clone()),
+    );
     error.insert("stage".into(), Value::String(failure.stage.clone()));
-    error.insert("error_type".into(), Value::String(failure.error_type.as_str().into()));
+    error.insert(
+        "error_type".into(),
+        Value::String(failure.error_type.as_str().into()),
+    );
     if !original.metadata.is_empty() {
         error.insert("metadata".into(), Value::Object(original.metadata.clone()));
     }
@@ -140,9 +150,15 @@ pub fn error_record(failure: &Failure) -> Record {
     let mut metadata = original.metadata.clone();
     metadata.insert("error".into(), Value::String(failure.reason.clone()));
     metadata.insert("error_timestamp".into(), Value::String(now));
-    metadata.insert("original_sink".into(), Value::String(failure.original_sink.clone()));
+    metadata.insert(
+        "original_sink".into(),
+        Value::String(failure.original_sink.clone()),
+    );
     metadata.insert("error_stage".into(), Value::String(failure.stage.clone()));
-    metadata.insert("error_type".into(), Value::String(failure.error_type.as_str().into()));
+    metadata.insert(
+        "error_type".into(),
+        Value::String(failure.error_type.as_str().into()),
+    );
     metadata.insert("is_error_message".into(), Value::Bool(true));
     metadata.insert("error_message_approximate".into(), Value::Bool(false));
     Record {
@@ -172,7 +188,9 @@ mod tests {
     #[test]
     fn record_follows_the_original_format() {
         let record = error_record(&failure(json!({"name": "x"})));
-        let Payload::Json(body) = &record.payload else { panic!() };
+        let Payload::Json(body) = &record.payload else {
+            panic!()
+        };
         assert_eq!(body["original_message"], json!({"name": "x"}));
         assert_eq!(body["error"]["message"], "value too long");
         assert_eq!(body["error"]["original_sink"], "postgresql");
@@ -186,7 +204,9 @@ mod tests {
     #[test]
     fn non_object_payloads_become_original_data() {
         let record = error_record(&failure(json!([1, 2])));
-        let Payload::Json(body) = &record.payload else { panic!() };
+        let Payload::Json(body) = &record.payload else {
+            panic!()
+        };
         assert_eq!(body["original_message"], json!({"original_data": "[1,2]"}));
     }
 }

@@ -118,9 +118,14 @@ impl Flow {
         store: Option<Arc<dyn CheckpointStore>>,
     ) -> Result<Flow, BuildError> {
         let spec = &flow.spec;
-        let per_message = spec.ack_granularity == AckGranularity::Message && spec.collapse_batch_on_message_ack;
+        let per_message =
+            spec.ack_granularity == AckGranularity::Message && spec.collapse_batch_on_message_ack;
         let batching_of = |sink: &dataflow_spec::SinkSpec| {
-            if per_message { Batching::single() } else { Batching::from_settings(sink.batch_settings()) }
+            if per_message {
+                Batching::single()
+            } else {
+                Batching::from_settings(sink.batch_settings())
+            }
         };
         let sink = SinkStage {
             sink: registry.build_sink(&spec.sink, context)?,
@@ -179,11 +184,20 @@ impl Flow {
         let stats = Arc::clone(&control.stats);
         let state = Arc::new(FlowState::default());
 
-        connect_with_retry(&mut *sink.sink, &format!("sink ({})", sink.type_name), &control.shutdown).await?;
+        connect_with_retry(
+            &mut *sink.sink,
+            &format!("sink ({})", sink.type_name),
+            &control.shutdown,
+        )
+        .await?;
         let mut error_sink = error_sink;
         if let Some((stage, _)) = &mut error_sink {
-            connect_with_retry(&mut *stage.sink, &format!("error sink ({})", stage.type_name), &control.shutdown)
-                .await?;
+            connect_with_retry(
+                &mut *stage.sink,
+                &format!("error sink ({})", stage.type_name),
+                &control.shutdown,
+            )
+            .await?;
         }
 
         let stored = match &checkpoints {
@@ -207,8 +221,14 @@ impl Flow {
             tracing::info!(flow = %name, %positions, "resuming from checkpoint");
         }
 
-        let (source_tx, source_rx) = mpsc::channel(channel_capacity);
+        // An empty chain needs no stage of its own: the source feeds the sink's channel.
         let (sink_tx, sink_rx) = mpsc::channel(channel_capacity);
+        let (source_tx, transform_input) = if transformer.is_identity() {
+            (sink_tx.clone(), None)
+        } else {
+            let (source_tx, source_rx) = mpsc::channel(channel_capacity);
+            (source_tx, Some(source_rx))
+        };
         let mut tasks: Vec<JoinHandle<()>> = Vec::new();
 
         let router = match error_sink {
@@ -261,20 +281,26 @@ impl Flow {
             tasks.push(tokio::spawn(async move {
                 match source.run(&context).await {
                     Ok(()) | Err(SourceError::Closed) => {}
-                    Err(SourceError::Fatal(reason)) => state.fail(format!("source ({source_type}): {reason}")),
+                    Err(SourceError::Fatal(reason)) => {
+                        state.fail(format!("source ({source_type}): {reason}"))
+                    }
                 }
                 drop(context);
             }));
         }
-        tasks.push(tokio::spawn(transform_loop(
-            source_rx,
-            sink_tx,
-            transformer,
-            router.clone(),
-            Arc::clone(&state),
-            Arc::clone(&stats),
-            sink.type_name.clone(),
-        )));
+        if let Some(source_rx) = transform_input {
+            tasks.push(tokio::spawn(transform_loop(
+                source_rx,
+                sink_tx,
+                transformer,
+                router.clone(),
+                Arc::clone(&state),
+                Arc::clone(&stats),
+                sink.type_name.clone(),
+            )));
+        } else {
+            drop(sink_tx);
+        }
         let worker = SinkWorker {
             sink: sink.sink,
             type_name: sink.type_name,
@@ -347,7 +373,11 @@ impl Flow {
     }
 }
 
-async fn connect_with_retry(sink: &mut dyn Sink, what: &str, shutdown: &CancellationToken) -> Result<(), FlowError> {
+async fn connect_with_retry(
+    sink: &mut dyn Sink,
+    what: &str,
+    shutdown: &CancellationToken,
+) -> Result<(), FlowError> {
     let mut backoff = Backoff::standard();
     loop {
         match sink.connect().await {
@@ -381,16 +411,9 @@ async fn transform_loop(
     stats: Arc<Stats>,
     sink_type: String,
 ) {
-    let identity = transformer.is_identity();
     while let Some(message) = input.recv().await {
         if state.is_aborted() {
             return;
-        }
-        if identity {
-            if output.send(message).await.is_err() {
-                return;
-            }
-            continue;
         }
         let Message { record, ack } = message;
         match transformer.apply(record) {
@@ -406,6 +429,7 @@ async fn transform_loop(
                 }
             }
             Err(failure) => {
+                let failure = *failure;
                 let error_type = match classify(&failure.reason, None) {
                     ErrorType::Unknown => ErrorType::InvalidData,
                     other => other,
@@ -428,7 +452,11 @@ async fn transform_loop(
 }
 
 /// Turns failures into error-record messages; the token follows the acknowledgement policy.
-async fn error_records(mut failures: mpsc::Receiver<Failure>, records: mpsc::Sender<Message>, policy: AckPolicy) {
+async fn error_records(
+    mut failures: mpsc::Receiver<Failure>,
+    records: mpsc::Sender<Message>,
+    policy: AckPolicy,
+) {
     while let Some(failure) = failures.recv().await {
         let record = error_record(&failure);
         let token = match policy {
@@ -480,7 +508,8 @@ impl SinkWorker {
             batch.clear();
         }
         if let Err(error) = self.sink.close().await {
-            self.state.fail(format!("closing the {} sink: {error}", self.type_name));
+            self.state
+                .fail(format!("closing the {} sink: {error}", self.type_name));
         }
     }
 
@@ -490,7 +519,8 @@ impl SinkWorker {
             match self.sink.write(batch).await {
                 Ok(rejections) => return Some(rejections),
                 Err(SinkError::Fatal(reason)) => {
-                    self.state.fail(format!("{} sink: {reason}", self.type_name));
+                    self.state
+                        .fail(format!("{} sink: {reason}", self.type_name));
                     return None;
                 }
                 Err(SinkError::Transient(reason)) => {

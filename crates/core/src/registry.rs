@@ -26,7 +26,11 @@ impl BuildContext<'_> {
     /// `path` made absolute against the base directory.
     pub fn resolve_path(&self, path: &str) -> PathBuf {
         let path = PathBuf::from(path);
-        if path.is_absolute() { path } else { self.base_dir.join(path) }
+        if path.is_absolute() {
+            path
+        } else {
+            self.base_dir.join(path)
+        }
     }
 }
 
@@ -54,7 +58,10 @@ impl Registry {
     pub fn register_source(
         &mut self,
         type_name: &'static str,
-        factory: impl Fn(&SourceSpec, &BuildContext) -> Result<Box<dyn Source>, BuildError> + Send + Sync + 'static,
+        factory: impl Fn(&SourceSpec, &BuildContext) -> Result<Box<dyn Source>, BuildError>
+        + Send
+        + Sync
+        + 'static,
     ) {
         self.sources.insert(type_name, Box::new(factory));
     }
@@ -63,13 +70,20 @@ impl Registry {
     pub fn register_sink(
         &mut self,
         type_name: &'static str,
-        factory: impl Fn(&SinkSpec, &BuildContext) -> Result<Box<dyn Sink>, BuildError> + Send + Sync + 'static,
+        factory: impl Fn(&SinkSpec, &BuildContext) -> Result<Box<dyn Sink>, BuildError>
+        + Send
+        + Sync
+        + 'static,
     ) {
         self.sinks.insert(type_name, Box::new(factory));
     }
 
     /// Builds the source of `spec`.
-    pub fn build_source(&self, spec: &SourceSpec, context: &BuildContext) -> Result<Box<dyn Source>, BuildError> {
+    pub fn build_source(
+        &self,
+        spec: &SourceSpec,
+        context: &BuildContext,
+    ) -> Result<Box<dyn Source>, BuildError> {
         let factory = self.sources.get(spec.type_name()).ok_or_else(|| {
             BuildError(format!(
                 "source type `{}` is not available in this build (available: {})",
@@ -81,7 +95,11 @@ impl Registry {
     }
 
     /// Builds the sink of `spec`.
-    pub fn build_sink(&self, spec: &SinkSpec, context: &BuildContext) -> Result<Box<dyn Sink>, BuildError> {
+    pub fn build_sink(
+        &self,
+        spec: &SinkSpec,
+        context: &BuildContext,
+    ) -> Result<Box<dyn Sink>, BuildError> {
         let factory = self.sinks.get(spec.type_name()).ok_or_else(|| {
             BuildError(format!(
                 "sink type `{}` is not available in this build (available: {})",

@@ -110,6 +110,10 @@ impl SourceContext {
                 original_sink: self.sink_type.clone(),
             })
             .await;
-        if routed { Ok(()) } else { Err(SourceError::Closed) }
+        if routed {
+            Ok(())
+        } else {
+            Err(SourceError::Closed)
+        }
     }
 }

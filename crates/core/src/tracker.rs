@@ -110,7 +110,10 @@ impl StreamHandle {
             position,
             acked: false,
         });
-        self.inner.shared.outstanding.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .shared
+            .outstanding
+            .fetch_add(1, Ordering::Relaxed);
         drop(state);
         AckToken::for_position(self.clone(), seq)
     }
@@ -163,7 +166,10 @@ mod tests {
         let fourth = tokens.pop_front().unwrap();
         third.ack();
         second.ack();
-        assert!(tracker.committed().is_empty(), "a gap at position 10 holds everything");
+        assert!(
+            tracker.committed().is_empty(),
+            "a gap at position 10 holds everything"
+        );
         first.ack();
         assert_eq!(tracker.committed()["file"], json!(30));
         fourth.ack();

@@ -16,7 +16,7 @@ pub struct TransformFailure {
 /// Applies the transformation chain to one record.
 pub trait Transformer: Send + Sync {
     /// Returns the records derived from `record` (none = filtered out).
-    fn apply(&self, record: Record) -> Result<Vec<Record>, TransformFailure>;
+    fn apply(&self, record: Record) -> Result<Vec<Record>, Box<TransformFailure>>;
 
     /// Whether the chain leaves every record unchanged (lets the engine skip it).
     fn is_identity(&self) -> bool {
@@ -28,7 +28,7 @@ pub trait Transformer: Send + Sync {
 pub struct PassThrough;
 
 impl Transformer for PassThrough {
-    fn apply(&self, record: Record) -> Result<Vec<Record>, TransformFailure> {
+    fn apply(&self, record: Record) -> Result<Vec<Record>, Box<TransformFailure>> {
         Ok(vec![record])
     }
 

@@ -10,8 +10,8 @@ use dataflow_core::batch::Batching;
 use dataflow_core::checkpoint::SavePolicy;
 use dataflow_core::pipeline::Checkpointing;
 use dataflow_core::{
-    CheckpointStore, Flow, FlowError, MemoryCheckpointStore, Message, PassThrough, Payload, Record, Rejection,
-    RunControl, Sink, SinkError, SinkStage, Source, SourceContext, SourceError,
+    CheckpointStore, Flow, FlowError, MemoryCheckpointStore, Message, PassThrough, Payload, Record,
+    Rejection, RunControl, Sink, SinkError, SinkStage, Source, SourceContext, SourceError,
 };
 use dataflow_spec::AckPolicy;
 use serde_json::{Value, json};
@@ -25,7 +25,10 @@ struct Numbers {
 impl Source for Numbers {
     async fn run(&mut self, context: &SourceContext) -> Result<(), SourceError> {
         let stream = context.stream("numbers");
-        let first = context.stored_position("numbers").and_then(Value::as_u64).unwrap_or(0);
+        let first = context
+            .stored_position("numbers")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         for n in first..self.count {
             let mut record = Record::json(json!({"n": n, "reject": n % 10 == 3}));
             record.metadata.insert("id".into(), json!(n));
@@ -57,9 +60,14 @@ impl Sink for Collecting {
         let mut rejections = Vec::new();
         let mut written = self.written.lock().unwrap();
         for (index, message) in batch.iter().enumerate() {
-            let Payload::Json(value) = &message.record.payload else { panic!("json expected") };
+            let Payload::Json(value) = &message.record.payload else {
+                panic!("json expected")
+            };
             if self.reject_marked && value["reject"] == json!(true) {
-                rejections.push(Rejection::new(index, format!("value {} violates check constraint", value["n"])));
+                rejections.push(Rejection::new(
+                    index,
+                    format!("value {} violates check constraint", value["n"]),
+                ));
             } else {
                 written.push(value.clone());
             }
@@ -72,7 +80,10 @@ fn stage(sink: Collecting, batch: usize) -> SinkStage {
     SinkStage {
         sink: Box::new(sink),
         type_name: "test".into(),
-        batching: Batching::Sized { size: batch, interval: Some(Duration::from_millis(50)) },
+        batching: Batching::Sized {
+            size: batch,
+            interval: Some(Duration::from_millis(50)),
+        },
     }
 }
 
@@ -101,7 +112,10 @@ async fn run(count: u64, error_sink: Option<AckPolicy>, transient_failures: u32)
         channel_capacity: 16,
         checkpoints: Some(Checkpointing {
             store: Arc::clone(&store),
-            policy: SavePolicy { interval: Duration::from_millis(10), on_every_commit: false },
+            policy: SavePolicy {
+                interval: Duration::from_millis(10),
+                on_every_commit: false,
+            },
             reset: false,
         }),
     };
@@ -123,11 +137,17 @@ async fn rejected_messages_reach_the_error_sink_and_the_flow_goes_on() {
     assert_eq!(stats.written, 90);
     assert_eq!(stats.failed, 10);
     let main_numbers: Vec<u64> = run.main.iter().map(|v| v["n"].as_u64().unwrap()).collect();
-    assert_eq!(main_numbers, (0..100).filter(|n| n % 10 != 3).collect::<Vec<_>>());
+    assert_eq!(
+        main_numbers,
+        (0..100).filter(|n| n % 10 != 3).collect::<Vec<_>>()
+    );
     assert_eq!(run.errors.len(), 10);
     for (record, n) in run.errors.iter().zip((0..100).filter(|n| n % 10 == 3)) {
         assert_eq!(record["original_message"]["n"], json!(n));
-        assert_eq!(record["error"]["message"], json!(format!("value {n} violates check constraint")));
+        assert_eq!(
+            record["error"]["message"],
+            json!(format!("value {n} violates check constraint"))
+        );
         assert_eq!(record["error"]["original_sink"], "test");
         assert_eq!(record["error"]["stage"], "sink");
         assert_eq!(record["error"]["error_type"], "invalid_data");
@@ -151,9 +171,16 @@ async fn without_error_sink_the_flow_stops_naming_the_message() {
     let run = run(100, None, 0).await;
     let error = run.result.expect_err("the flow must fail").to_string();
     assert!(error.contains("sink failed on message id 3"), "{error}");
-    assert!(error.contains("value 3 violates check constraint"), "{error}");
+    assert!(
+        error.contains("value 3 violates check constraint"),
+        "{error}"
+    );
     // Nothing at or after the failing message is committed.
-    let committed = run.committed.as_ref().and_then(|c| c["streams"]["numbers"].as_u64()).unwrap_or(0);
+    let committed = run
+        .committed
+        .as_ref()
+        .and_then(|c| c["streams"]["numbers"].as_u64())
+        .unwrap_or(0);
     assert!(committed <= 3, "committed {committed}");
 }
 
@@ -172,7 +199,10 @@ async fn transient_write_failures_are_retried_without_loss() {
 async fn a_restart_resumes_after_the_committed_position() {
     // Simulates a restart: the first run's checkpoint is loaded by the second.
     let store: Arc<dyn CheckpointStore> = Arc::new(MemoryCheckpointStore::default());
-    store.put("test/flow", "numbers", json!({"streams": {"numbers": 95}})).await.unwrap();
+    store
+        .put("test/flow", "numbers", json!({"streams": {"numbers": 95}}))
+        .await
+        .unwrap();
     let sink = Collecting::default();
     let flow = Flow {
         name: "test/flow".into(),
@@ -184,12 +214,24 @@ async fn a_restart_resumes_after_the_committed_position() {
         channel_capacity: 4,
         checkpoints: Some(Checkpointing {
             store: Arc::clone(&store),
-            policy: SavePolicy { interval: Duration::from_secs(60), on_every_commit: false },
+            policy: SavePolicy {
+                interval: Duration::from_secs(60),
+                on_every_commit: false,
+            },
             reset: false,
         }),
     };
     flow.run(RunControl::default()).await.unwrap();
-    let numbers: Vec<u64> = sink.written.lock().unwrap().iter().map(|v| v["n"].as_u64().unwrap()).collect();
+    let numbers: Vec<u64> = sink
+        .written
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|v| v["n"].as_u64().unwrap())
+        .collect();
     assert_eq!(numbers, vec![95, 96, 97, 98, 99]);
-    assert_eq!(store.get("test/flow", "numbers").await.unwrap(), Some(json!({"streams": {"numbers": 100}})));
+    assert_eq!(
+        store.get("test/flow", "numbers").await.unwrap(),
+        Some(json!({"streams": {"numbers": 100}}))
+    );
 }

@@ -25,9 +25,12 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
                 "duration {text:?}: expected a number before {rest:?} (units: ns, us, ms, s, m, h)"
             ));
         }
-        let number: f64 = rest[..number_len]
-            .parse()
-            .map_err(|_| format!("duration {text:?}: {:?} is not a number", &rest[..number_len]))?;
+        let number: f64 = rest[..number_len].parse().map_err(|_| {
+            format!(
+                "duration {text:?}: {:?} is not a number",
+                &rest[..number_len]
+            )
+        })?;
         rest = &rest[number_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -39,7 +42,11 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            "" => return Err(format!("duration {text:?} needs a unit (ns, us, ms, s, m, h)")),
+            "" => {
+                return Err(format!(
+                    "duration {text:?} needs a unit (ns, us, ms, s, m, h)"
+                ));
+            }
             unit => {
                 return Err(format!(
                     "duration {text:?}: unknown unit {unit:?} (expected ns, us, ms, s, m or h)"
@@ -60,8 +67,14 @@ mod tests {
     fn parses_go_durations() {
         assert_eq!(parse_go_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_go_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_go_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_go_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(
+            parse_go_duration("500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse_go_duration("1.5h").unwrap(),
+            Duration::from_secs(5400)
+        );
         assert_eq!(parse_go_duration("0").unwrap(), Duration::ZERO);
     }
 

@@ -18,4 +18,6 @@ pub mod yaml;
 pub use load::{CheckedFlow, LoadedFile, dataflow_schema, load_text};
 pub use model::*;
 pub use problem::{Problem, Severity};
-pub use secrets::{ChainResolver, SecretDocuments, SecretError, SecretResolver, SecretsDir, resolve_secrets};
+pub use secrets::{
+    ChainResolver, SecretDocuments, SecretError, SecretResolver, SecretsDir, resolve_secrets,
+};

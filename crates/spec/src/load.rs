@@ -63,7 +63,11 @@ pub fn load_text(text: &str) -> LoadedFile {
         }
     };
     for document in documents {
-        let kind = document.value.get("kind").and_then(Value::as_str).map(str::to_string);
+        let kind = document
+            .value
+            .get("kind")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         match kind.as_deref() {
             Some("Secret") => {
                 if let Err(message) = loaded.secrets.add_document(&document.value) {
@@ -135,7 +139,9 @@ fn check_manifest(mut document: Document) -> CheckedFlow {
     }
     for problem in &mut problems {
         problem.path = moves.written_path(&problem.path);
-        problem.position = problem.position.or_else(|| document.positions.find(&problem.path));
+        problem.position = problem
+            .position
+            .or_else(|| document.positions.find(&problem.path));
     }
     problems.sort_by_key(|p| p.position.map(|pos| (pos.line, pos.column)));
     problems.dedup();
@@ -143,7 +149,10 @@ fn check_manifest(mut document: Document) -> CheckedFlow {
 }
 
 fn check_route_sinks(schema: &Value, manifest: &Value, problems: &mut Vec<Problem>) {
-    let Some(steps) = manifest.pointer("/spec/transformations").and_then(Value::as_array) else {
+    let Some(steps) = manifest
+        .pointer("/spec/transformations")
+        .and_then(Value::as_array)
+    else {
         return;
     };
     let sink_schema = serde_json::json!({"$ref": "#/$defs/SinkSpec"});
@@ -156,7 +165,8 @@ fn check_route_sinks(schema: &Value, manifest: &Value, problems: &mut Vec<Proble
         };
         for (route_index, route) in routes.iter().enumerate() {
             if let Some(sink) = route.get("sink") {
-                let path = format!("spec.transformations[{index}].config.routes[{route_index}].sink");
+                let path =
+                    format!("spec.transformations[{index}].config.routes[{route_index}].sink");
                 structure::check(schema, &sink_schema, sink, &path, problems);
             }
         }

@@ -230,7 +230,9 @@ fn substitute(
                 .collect();
             for field in references {
                 let field_path = join_key(path, &field);
-                let Some(raw) = object.remove(&field) else { continue };
+                let Some(raw) = object.remove(&field) else {
+                    continue;
+                };
                 let reference: SecretRef = match serde_json::from_value(raw) {
                     Ok(reference) => reference,
                     Err(e) => {
@@ -271,7 +273,13 @@ fn substitute(
         }
         Value::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                substitute(item, &format!("{path}[{index}]"), namespace, resolver, errors);
+                substitute(
+                    item,
+                    &format!("{path}[{index}]"),
+                    namespace,
+                    resolver,
+                    errors,
+                );
             }
         }
         _ => {}

@@ -56,7 +56,8 @@ impl Moves {
 /// The kind of block being normalised, which decides the extra keys it may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BlockKind {
-    Connector,
+    Source,
+    Sink,
     ErrorSink,
     Transformation,
 }
@@ -64,10 +65,14 @@ enum BlockKind {
 impl BlockKind {
     fn extra_keys(self) -> &'static [&'static str] {
         match self {
-            BlockKind::Connector => &[],
+            BlockKind::Source | BlockKind::Sink => &[],
             BlockKind::ErrorSink => &["ackPolicy"],
             BlockKind::Transformation => &["when"],
         }
+    }
+
+    fn is_sink(self) -> bool {
+        matches!(self, BlockKind::Sink | BlockKind::ErrorSink)
     }
 }
 
@@ -80,8 +85,8 @@ pub fn normalise_spec(spec: &mut Value, spec_path: &str) -> (Moves, Vec<Problem>
         return (moves, problems);
     };
     for (key, kind) in [
-        ("source", BlockKind::Connector),
-        ("sink", BlockKind::Connector),
+        ("source", BlockKind::Source),
+        ("sink", BlockKind::Sink),
         ("errors", BlockKind::ErrorSink),
     ] {
         if let Some(block) = object.get_mut(key) {
@@ -107,7 +112,12 @@ pub fn normalise_spec(spec: &mut Value, spec_path: &str) -> (Moves, Vec<Problem>
     (moves, problems)
 }
 
-fn normalise_routes(step: &mut Value, step_path: &str, moves: &mut Moves, problems: &mut Vec<Problem>) {
+fn normalise_routes(
+    step: &mut Value,
+    step_path: &str,
+    moves: &mut Moves,
+    problems: &mut Vec<Problem>,
+) {
     let routes_path = join_key(&join_key(step_path, "config"), "routes");
     let Some(Value::Array(routes)) = step.pointer_mut("/config/routes") else {
         return;
@@ -115,7 +125,7 @@ fn normalise_routes(step: &mut Value, step_path: &str, moves: &mut Moves, proble
     for (index, route) in routes.iter_mut().enumerate() {
         if let Some(sink) = route.get_mut("sink") {
             let path = join_key(&join_index(&routes_path, index), "sink");
-            normalise_block(sink, &path, BlockKind::Connector, moves, problems);
+            normalise_block(sink, &path, BlockKind::Sink, moves, problems);
         }
     }
 }
@@ -130,7 +140,15 @@ fn normalise_block(
     let Some(object) = block.as_object_mut() else {
         return; // the schema check reports the wrong type
     };
-    let Some(type_name) = object.get("type").and_then(Value::as_str).map(str::to_string) else {
+    // YAML reads `type: null` as a null value; in a sink block it names the `null` sink.
+    if kind.is_sink() && object.get("type") == Some(&Value::Null) {
+        object.insert("type".into(), Value::String("null".into()));
+    }
+    let Some(type_name) = object
+        .get("type")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
         if !object.contains_key("type") {
             problems.push(Problem::error(join_key(path, "type"), "type is required"));
         }
@@ -181,10 +199,7 @@ fn normalise_block(
 
 /// The key holding the typed-shape settings: the type name itself.
 fn typed_key_in(object: &Map<String, Value>, type_name: &str) -> Option<String> {
-    object
-        .keys()
-        .find(|key| key.as_str() == type_name)
-        .cloned()
+    object.keys().find(|key| key.as_str() == type_name).cloned()
 }
 
 #[cfg(test)]
@@ -208,9 +223,15 @@ mod tests {
         });
         let (moves, problems) = normalise_spec(&mut spec, "spec");
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(spec["source"], json!({"type": "kafka", "config": {"topic": "t"}}));
+        assert_eq!(
+            spec["source"],
+            json!({"type": "kafka", "config": {"topic": "t"}})
+        );
         assert_eq!(spec["errors"]["config"], json!({"path": "e"}));
-        assert_eq!(spec["transformations"][0]["config"], json!({"condition": "a"}));
+        assert_eq!(
+            spec["transformations"][0]["config"],
+            json!({"condition": "a"})
+        );
         assert_eq!(
             spec["transformations"][1]["config"]["routes"][0]["sink"]["config"],
             json!({"pretty": true})
@@ -224,7 +245,22 @@ mod tests {
             moves.written_path("spec.transformations[1].config.routes[0].sink.config.pretty"),
             "spec.transformations[1].config.routes[0].sink.stdout.pretty"
         );
-        assert_eq!(moves.written_path("spec.sink.config.table"), "spec.sink.config.table");
+        assert_eq!(
+            moves.written_path("spec.sink.config.table"),
+            "spec.sink.config.table"
+        );
+    }
+
+    #[test]
+    fn yaml_null_type_names_the_null_sink() {
+        let mut spec = json!({"source": {"type": null}, "sink": {"type": null}});
+        let (_, problems) = normalise_spec(&mut spec, "spec");
+        assert_eq!(spec["sink"], json!({"type": "null", "config": {}}));
+        assert_eq!(spec["source"]["type"], Value::Null);
+        assert!(
+            problems.is_empty(),
+            "the structure check reports the source: {problems:?}"
+        );
     }
 
     #[test]
@@ -235,9 +271,23 @@ mod tests {
             "errors": {"type": "file", "config": {}, "ackPolicyy": "never"}
         });
         let (_, problems) = normalise_spec(&mut spec, "spec");
-        let text: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
-        assert!(text.iter().any(|t| t.starts_with("spec.source.type: type is required")), "{text:?}");
-        assert!(text.iter().any(|t| t.starts_with("spec.sink.file: use either")), "{text:?}");
-        assert!(text.iter().any(|t| t.contains("did you mean `ackPolicy`")), "{text:?}");
+        let text: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.path, p.message))
+            .collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("spec.source.type: type is required")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("spec.sink.file: use either")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|t| t.contains("did you mean `ackPolicy`")),
+            "{text:?}"
+        );
     }
 }

@@ -37,49 +37,47 @@ impl<'a> Walker<'a> {
         if schema == &Value::Bool(true) {
             return;
         }
-        if let Some(expected) = schema.get("type") {
-            if !type_matches(expected, value) {
+        if let Some(expected) = schema.get("type")
+            && !type_matches(expected, value) {
                 problems.push(Problem::error(
                     path,
-                    format!("expected {}, found {}", describe_type(expected), describe_value(value)),
+                    format!(
+                        "expected {}, found {}",
+                        describe_type(expected),
+                        describe_value(value)
+                    ),
                 ));
                 return;
             }
-        }
-        if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-            if !allowed.contains(value) {
+        if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+            && !allowed.contains(value) {
                 problems.push(Problem::error(path, enum_message(value, allowed)));
                 return;
             }
-        }
-        if let Some(constant) = schema.get("const") {
-            if constant != value {
+        if let Some(constant) = schema.get("const")
+            && constant != value {
                 problems.push(Problem::error(
                     path,
                     format!("expected {constant}, found {}", describe_value(value)),
                 ));
                 return;
             }
-        }
         if let Some(number) = value.as_f64() {
-            if let Some(minimum) = schema.get("minimum").and_then(Value::as_f64) {
-                if number < minimum {
+            if let Some(minimum) = schema.get("minimum").and_then(Value::as_f64)
+                && number < minimum {
                     problems.push(Problem::error(path, format!("must be at least {minimum}")));
                 }
-            }
-            if let Some(maximum) = schema.get("maximum").and_then(Value::as_f64) {
-                if number > maximum {
+            if let Some(maximum) = schema.get("maximum").and_then(Value::as_f64)
+                && number > maximum {
                     problems.push(Problem::error(path, format!("must be at most {maximum}")));
                 }
-            }
         }
-        if let Some(items) = value.as_array() {
-            if let Some(item_schema) = schema.get("items") {
+        if let Some(items) = value.as_array()
+            && let Some(item_schema) = schema.get("items") {
                 for (index, item) in items.iter().enumerate() {
                     self.check(item_schema, item, &join_index(path, index), problems);
                 }
             }
-        }
         if let Some(object) = value.as_object() {
             self.check_object(schema, object, path, problems);
         } else if let Some(branches) = alternatives(schema) {
@@ -99,7 +97,10 @@ impl<'a> Walker<'a> {
             .iter()
             .map(|branch| {
                 let branch = self.resolve(branch);
-                match (branch.get("const"), branch.get("enum").and_then(Value::as_array)) {
+                match (
+                    branch.get("const"),
+                    branch.get("enum").and_then(Value::as_array),
+                ) {
                     (Some(constant), _) => Some(vec![constant.clone()]),
                     (None, Some(values)) => Some(values.clone()),
                     (None, None) => None,
@@ -151,10 +152,14 @@ impl<'a> Walker<'a> {
         for (key, field_value) in object {
             let field_path = join_key(path, key);
             match shape.properties.iter().find(|(name, _)| name == key) {
-                Some((_, field_schema)) => self.check(field_schema, field_value, &field_path, problems),
+                Some((_, field_schema)) => {
+                    self.check(field_schema, field_value, &field_path, problems)
+                }
                 None => match shape.additional {
                     Additional::Any => {}
-                    Additional::Schema(extra) => self.check(extra, field_value, &field_path, problems),
+                    Additional::Schema(extra) => {
+                        self.check(extra, field_value, &field_path, problems)
+                    }
                     Additional::Closed => {
                         let names = shape.properties.iter().map(|(name, _)| name.as_str());
                         let message = match did_you_mean(key, names) {
@@ -196,9 +201,12 @@ impl<'a> Walker<'a> {
             }
         }
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
-            shape
-                .required
-                .extend(required.iter().filter_map(Value::as_str).map(str::to_string));
+            shape.required.extend(
+                required
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string),
+            );
         }
         match schema.get("additionalProperties") {
             Some(Value::Bool(true)) => shape.open = true,
@@ -208,7 +216,12 @@ impl<'a> Walker<'a> {
         if shape.open {
             shape.additional = Additional::Any;
         }
-        for member in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        for member in schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             self.collect(member, object, path, shape)?;
         }
         if let Some(branches) = alternatives(schema) {

@@ -89,7 +89,9 @@ fn compile_at(value: &Value, path: &str) -> Result<Template, String> {
 fn collapse(template: Template, original: &Value) -> Template {
     let all_literal = match &template {
         Template::Array(items) => items.iter().all(|t| matches!(t, Template::Literal(_))),
-        Template::Object(fields) => fields.iter().all(|(_, t)| matches!(t, Template::Literal(_))),
+        Template::Object(fields) => fields
+            .iter()
+            .all(|(_, t)| matches!(t, Template::Literal(_))),
         _ => false,
     };
     if all_literal {
@@ -153,14 +155,19 @@ fn parse_placeholder(body: &str) -> Result<Placeholder, String> {
                 .parse()
                 .map_err(|_| format!("`{{{{{body}}}}}`: {:?} is not an integer", args[1]))?;
             if low > high {
-                return Err(format!("`{{{{{body}}}}}`: the low bound {low} exceeds the high bound {high}"));
+                return Err(format!(
+                    "`{{{{{body}}}}}`: the low bound {low} exceeds the high bound {high}"
+                ));
             }
             Ok(Placeholder::RandInt(low, high))
         }
         "randString" => {
             expect_args(1)?;
             let length: usize = args[0].parse().map_err(|_| {
-                format!("`{{{{{body}}}}}`: {:?} is not a length (a whole number)", args[0])
+                format!(
+                    "`{{{{{body}}}}}`: {:?} is not a length (a whole number)",
+                    args[0]
+                )
             })?;
             Ok(Placeholder::RandString(length))
         }
@@ -168,7 +175,9 @@ fn parse_placeholder(body: &str) -> Result<Placeholder, String> {
             let choices = body["pick".len()..].trim();
             let choices: Vec<String> = choices.split('|').map(|c| c.trim().to_string()).collect();
             if choices.iter().all(String::is_empty) {
-                return Err(format!("`{{{{{body}}}}}`: pick needs choices such as `pick a|b|c`"));
+                return Err(format!(
+                    "`{{{{{body}}}}}`: pick needs choices such as `pick a|b|c`"
+                ));
             }
             Ok(Placeholder::Pick(choices))
         }
@@ -185,8 +194,13 @@ mod tests {
 
     #[test]
     fn compiles_placeholders() {
-        let t = Template::compile(&json!({"id": "{{seq}}", "n": "{{randInt 1 5}}", "s": "x-{{seq}}", "k": 3})).unwrap();
-        let Template::Object(fields) = t else { panic!("object expected") };
+        let t = Template::compile(
+            &json!({"id": "{{seq}}", "n": "{{randInt 1 5}}", "s": "x-{{seq}}", "k": 3}),
+        )
+        .unwrap();
+        let Template::Object(fields) = t else {
+            panic!("object expected")
+        };
         assert_eq!(fields[0].1, Template::Number(Placeholder::Seq));
         assert_eq!(fields[1].1, Template::Number(Placeholder::RandInt(1, 5)));
         assert!(matches!(fields[2].1, Template::Text(_)));
@@ -203,7 +217,10 @@ mod tests {
             ("{{seq", "unclosed"),
         ] {
             let error = Template::compile(&json!({"f": bad})).unwrap_err();
-            assert!(error.contains(needle) && error.starts_with("template.f"), "{bad}: {error}");
+            assert!(
+                error.contains(needle) && error.starts_with("template.f"),
+                "{bad}: {error}"
+            );
         }
     }
 }

@@ -62,9 +62,18 @@ impl Rules {
     }
 
     /// "X or XSecretRef is required".
-    fn required(&mut self, path: &str, name: &str, plain: &Option<String>, secret: &Option<SecretRef>) {
+    fn required(
+        &mut self,
+        path: &str,
+        name: &str,
+        plain: &Option<String>,
+        secret: &Option<SecretRef>,
+    ) {
         if !is_set(plain) && secret.is_none() {
-            self.error(field(path, name), format!("{name} or {name}SecretRef is required"));
+            self.error(
+                field(path, name),
+                format!("{name} or {name}SecretRef is required"),
+            );
         }
     }
 
@@ -92,7 +101,12 @@ impl Rules {
         }
     }
 
-    fn duration(&mut self, path: &str, name: &str, value: &Option<String>) -> Option<std::time::Duration> {
+    fn duration(
+        &mut self,
+        path: &str,
+        name: &str,
+        value: &Option<String>,
+    ) -> Option<std::time::Duration> {
         let text = value.as_ref()?;
         match parse_go_duration(text) {
             Ok(duration) => Some(duration),
@@ -103,15 +117,21 @@ impl Rules {
         }
     }
 
-    fn flatten_metadata(&mut self, path: &str, raw_mode: bool, flatten: bool, prefix: &Option<String>) {
+    fn flatten_metadata(
+        &mut self,
+        path: &str,
+        raw_mode: bool,
+        flatten: bool,
+        prefix: &Option<String>,
+    ) {
         if flatten && !raw_mode {
             self.error(
                 field(path, "flattenMetadataColumns"),
                 "flattenMetadataColumns requires rawMode: true",
             );
         }
-        if let Some(prefix) = prefix {
-            if !prefix.is_empty() && !is_identifier(prefix) {
+        if let Some(prefix) = prefix
+            && !prefix.is_empty() && !is_identifier(prefix) {
                 self.error(
                     field(path, "flattenMetadataColumnsPrefix"),
                     format!(
@@ -120,13 +140,18 @@ impl Rules {
                     ),
                 );
             }
-        }
     }
 
     fn source(&mut self, source: &SourceSpec, path: &str) {
         match source {
             SourceSpec::Kafka(c) => {
-                self.kafka_common(path, &c.brokers, &c.brokers_secret_ref, &c.topic, &c.topic_secret_ref);
+                self.kafka_common(
+                    path,
+                    &c.brokers,
+                    &c.brokers_secret_ref,
+                    &c.topic,
+                    &c.topic_secret_ref,
+                );
                 self.kafka_security(path, &c.security_protocol, &c.tls, &c.sasl);
                 self.avro(
                     path,
@@ -144,32 +169,45 @@ impl Rules {
                     ("netReadTimeout", read_timeout),
                 ] {
                     if value.is_some_and(|d| d.is_zero()) {
-                        self.error(field(path, name), format!("{name} must be greater than zero"));
+                        self.error(
+                            field(path, name),
+                            format!("{name} must be greater than zero"),
+                        );
                     }
                 }
-                if let (Some(wait), Some(read)) = (max_wait, read_timeout) {
-                    if read <= wait {
+                if let (Some(wait), Some(read)) = (max_wait, read_timeout)
+                    && read <= wait {
                         self.error(
                             field(path, "netReadTimeout"),
                             "netReadTimeout must exceed consumerMaxWait",
                         );
                     }
-                }
                 for (name, value) in [
                     ("fetchMinBytes", c.fetch_min_bytes),
                     ("fetchMaxBytes", c.fetch_max_bytes),
                     ("maxPartitionFetchBytes", c.max_partition_fetch_bytes),
                 ] {
                     if value == Some(0) {
-                        self.error(field(path, name), format!("{name} must be greater than zero"));
+                        self.error(
+                            field(path, name),
+                            format!("{name} must be greater than zero"),
+                        );
                     }
                 }
                 if c.consumer_group.trim().is_empty() && c.consumer_group_secret_ref.is_none() {
-                    self.error(field(path, "consumerGroup"), "consumerGroup must not be empty");
+                    self.error(
+                        field(path, "consumerGroup"),
+                        "consumerGroup must not be empty",
+                    );
                 }
             }
             SourceSpec::Postgresql(c) => {
-                self.required(path, "connectionString", &c.connection_string, &c.connection_string_secret_ref);
+                self.required(
+                    path,
+                    "connectionString",
+                    &c.connection_string,
+                    &c.connection_string_secret_ref,
+                );
                 self.table_or_query(path, &c.table, &c.table_secret_ref, &c.query);
                 self.identifier(path, "changeTrackingColumn", &c.change_tracking_column);
                 self.identifier(path, "orderByColumn", &c.order_by_column);
@@ -186,7 +224,12 @@ impl Rules {
                 self.keycloak(path, &c.keycloak);
             }
             SourceSpec::Clickhouse(c) => {
-                self.required(path, "connectionString", &c.connection_string, &c.connection_string_secret_ref);
+                self.required(
+                    path,
+                    "connectionString",
+                    &c.connection_string,
+                    &c.connection_string_secret_ref,
+                );
                 self.table_or_query(path, &c.table, &c.table_secret_ref, &c.query);
                 self.identifier(path, "changeTrackingColumn", &c.change_tracking_column);
                 self.identifier(path, "orderByColumn", &c.order_by_column);
@@ -200,15 +243,20 @@ impl Rules {
                     (&c.table, &c.table_secret_ref),
                     &c.branch,
                 );
-                self.nessie_auth(path, c.authentication_type, &c.bearer_token, &c.token_secret_ref, &c.basic_auth);
-                if let Some(id) = &c.start_snapshot_id {
-                    if id.parse::<u64>().is_err() {
+                self.nessie_auth(
+                    path,
+                    c.authentication_type,
+                    &c.bearer_token,
+                    &c.token_secret_ref,
+                    &c.basic_auth,
+                );
+                if let Some(id) = &c.start_snapshot_id
+                    && id.parse::<u64>().is_err() {
                         self.error(
                             field(path, "startSnapshotID"),
                             format!("{id:?} is not an unsigned integer snapshot id"),
                         );
                     }
-                }
                 if c.incremental_by_snapshot && is_set(&c.query) {
                     self.error(
                         field(path, "query"),
@@ -220,17 +268,19 @@ impl Rules {
             SourceSpec::File(c) => self.required_plain(path, "path", &c.path),
             SourceSpec::Stdin(_) => {}
             SourceSpec::Generate(c) => {
-                if let Some(rate) = c.rate_per_second {
-                    if !(rate > 0.0 && rate.is_finite()) {
-                        self.error(field(path, "ratePerSecond"), "ratePerSecond must be greater than zero");
+                if let Some(rate) = c.rate_per_second
+                    && !(rate > 0.0 && rate.is_finite()) {
+                        self.error(
+                            field(path, "ratePerSecond"),
+                            "ratePerSecond must be greater than zero",
+                        );
                     }
-                }
-                if let Some(template) = &c.template {
-                    if let Err(message) = Template::compile(template) {
-                        let (inner, text) = message.split_once(": ").unwrap_or(("template", &message));
+                if let Some(template) = &c.template
+                    && let Err(message) = Template::compile(template) {
+                        let (inner, text) =
+                            message.split_once(": ").unwrap_or(("template", &message));
                         self.error(field(path, inner), text.to_string());
                     }
-                }
             }
         }
     }
@@ -238,7 +288,13 @@ impl Rules {
     fn sink(&mut self, sink: &SinkSpec, path: &str) {
         match sink {
             SinkSpec::Kafka(c) => {
-                self.kafka_common(path, &c.brokers, &c.brokers_secret_ref, &c.topic, &c.topic_secret_ref);
+                self.kafka_common(
+                    path,
+                    &c.brokers,
+                    &c.brokers_secret_ref,
+                    &c.topic,
+                    &c.topic_secret_ref,
+                );
                 self.kafka_security(path, &c.security_protocol, &c.tls, &c.sasl);
                 self.avro(
                     path,
@@ -255,17 +311,26 @@ impl Rules {
                     );
                 }
                 if c.max_open_requests == Some(0) {
-                    self.error(field(path, "maxOpenRequests"), "maxOpenRequests must be at least 1");
+                    self.error(
+                        field(path, "maxOpenRequests"),
+                        "maxOpenRequests must be at least 1",
+                    );
                 }
                 self.duration(path, "flushFrequency", &c.flush_frequency);
             }
             SinkSpec::Postgresql(c) => {
-                self.required(path, "connectionString", &c.connection_string, &c.connection_string_secret_ref);
+                self.required(
+                    path,
+                    "connectionString",
+                    &c.connection_string,
+                    &c.connection_string_secret_ref,
+                );
                 self.required(path, "table", &c.table, &c.table_secret_ref);
                 if c.upsert_mode {
                     self.identifier(path, "conflictKey", &c.conflict_key);
                 }
-                if c.upsert_strategy == UpsertStrategy::IfNewer && !is_set(&c.upsert_version_column) {
+                if c.upsert_strategy == UpsertStrategy::IfNewer && !is_set(&c.upsert_version_column)
+                {
                     self.error(
                         field(path, "upsertVersionColumn"),
                         "upsertStrategy: ifNewer requires upsertVersionColumn",
@@ -273,7 +338,12 @@ impl Rules {
                 }
                 self.optional_identifier(path, "upsertVersionColumn", &c.upsert_version_column);
                 self.optional_identifier(path, "softDeleteColumn", &c.soft_delete_column);
-                self.flatten_metadata(path, c.raw_mode, c.flatten_metadata_columns, &c.flatten_metadata_columns_prefix);
+                self.flatten_metadata(
+                    path,
+                    c.raw_mode,
+                    c.flatten_metadata_columns,
+                    &c.flatten_metadata_columns_prefix,
+                );
                 self.batch_warning(path, "postgresql", c.batch_size, 100);
             }
             SinkSpec::Trino(c) => {
@@ -284,10 +354,14 @@ impl Rules {
                 if c.upsert_mode {
                     match &c.conflict_key {
                         Some(key) if !key.is_empty() => self.identifier(path, "conflictKey", key),
-                        _ => self.error(field(path, "conflictKey"), "upsertMode requires conflictKey"),
+                        _ => self.error(
+                            field(path, "conflictKey"),
+                            "upsertMode requires conflictKey",
+                        ),
                     }
                     let catalog = c.catalog.as_deref().unwrap_or_default();
-                    if c.catalog_secret_ref.is_none() && !catalog.to_lowercase().contains("iceberg") {
+                    if c.catalog_secret_ref.is_none() && !catalog.to_lowercase().contains("iceberg")
+                    {
                         self.error(
                             field(path, "upsertMode"),
                             format!(
@@ -302,19 +376,35 @@ impl Rules {
                     );
                 }
                 if c.query_timeout_seconds == 0 {
-                    self.error(field(path, "queryTimeoutSeconds"), "queryTimeoutSeconds must be at least 1");
+                    self.error(
+                        field(path, "queryTimeoutSeconds"),
+                        "queryTimeoutSeconds must be at least 1",
+                    );
                 }
-                self.flatten_metadata(path, c.raw_mode, c.flatten_metadata_columns, &c.flatten_metadata_columns_prefix);
+                self.flatten_metadata(
+                    path,
+                    c.raw_mode,
+                    c.flatten_metadata_columns,
+                    &c.flatten_metadata_columns_prefix,
+                );
                 self.keycloak(path, &c.keycloak);
                 self.batch_warning(path, "trino", c.batch_size, 10);
             }
             SinkSpec::Clickhouse(c) => {
-                self.required(path, "connectionString", &c.connection_string, &c.connection_string_secret_ref);
+                self.required(
+                    path,
+                    "connectionString",
+                    &c.connection_string,
+                    &c.connection_string_secret_ref,
+                );
                 self.required(path, "table", &c.table, &c.table_secret_ref);
                 if c.upsert_mode {
                     match &c.conflict_key {
                         Some(key) if !key.is_empty() => self.identifier(path, "conflictKey", key),
-                        _ => self.error(field(path, "conflictKey"), "upsertMode requires conflictKey"),
+                        _ => self.error(
+                            field(path, "conflictKey"),
+                            "upsertMode requires conflictKey",
+                        ),
                     }
                 }
                 if c.upsert_mode && c.table_engine == Some(TableEngine::MergeTree) {
@@ -323,8 +413,17 @@ impl Rules {
                         "upsertMode needs tableEngine ReplacingMergeTree (MergeTree keeps duplicates)",
                     );
                 }
-                self.optional_identifier(path, "replacingVersionColumn", &c.replacing_version_column);
-                self.flatten_metadata(path, c.raw_mode, c.flatten_metadata_columns, &c.flatten_metadata_columns_prefix);
+                self.optional_identifier(
+                    path,
+                    "replacingVersionColumn",
+                    &c.replacing_version_column,
+                );
+                self.flatten_metadata(
+                    path,
+                    c.raw_mode,
+                    c.flatten_metadata_columns,
+                    &c.flatten_metadata_columns_prefix,
+                );
                 self.batch_warning(path, "clickhouse", c.batch_size, 100);
             }
             SinkSpec::Nessie(c) => {
@@ -335,14 +434,25 @@ impl Rules {
                     (&c.table, &c.table_secret_ref),
                     &c.branch,
                 );
-                self.nessie_auth(path, c.authentication_type, &c.bearer_token, &c.token_secret_ref, &c.basic_auth);
+                self.nessie_auth(
+                    path,
+                    c.authentication_type,
+                    &c.bearer_token,
+                    &c.token_secret_ref,
+                    &c.basic_auth,
+                );
                 if c.access_key_secret_ref.is_some() != c.secret_access_key_secret_ref.is_some() {
                     self.error(
                         field(path, "accessKeySecretRef"),
                         "accessKeySecretRef and secretAccessKeySecretRef must be set together",
                     );
                 }
-                self.flatten_metadata(path, c.raw_mode, c.flatten_metadata_columns, &c.flatten_metadata_columns_prefix);
+                self.flatten_metadata(
+                    path,
+                    c.raw_mode,
+                    c.flatten_metadata_columns,
+                    &c.flatten_metadata_columns_prefix,
+                );
                 self.batch_warning(path, "nessie", c.batch_size, 100);
             }
             SinkSpec::File(c) => self.required_plain(path, "path", &c.path),
@@ -364,13 +474,25 @@ impl Rules {
 
     fn poll_interval(&mut self, path: &str, seconds: u32) {
         if seconds == 0 {
-            self.error(field(path, "pollInterval"), "pollInterval must be at least 1 second");
+            self.error(
+                field(path, "pollInterval"),
+                "pollInterval must be at least 1 second",
+            );
         }
     }
 
-    fn table_or_query(&mut self, path: &str, table: &Option<String>, secret: &Option<SecretRef>, query: &Option<String>) {
+    fn table_or_query(
+        &mut self,
+        path: &str,
+        table: &Option<String>,
+        secret: &Option<SecretRef>,
+        query: &Option<String>,
+    ) {
         if !is_set(table) && secret.is_none() && !is_set(query) {
-            self.error(field(path, "table"), "table, tableSecretRef or query is required");
+            self.error(
+                field(path, "table"),
+                "table, tableSecretRef or query is required",
+            );
         }
     }
 
@@ -383,7 +505,10 @@ impl Rules {
         topic_secret: &Option<SecretRef>,
     ) {
         if brokers.is_empty() && brokers_secret.is_none() {
-            self.error(field(path, "brokers"), "brokers or brokersSecretRef is required");
+            self.error(
+                field(path, "brokers"),
+                "brokers or brokersSecretRef is required",
+            );
         }
         for (index, broker) in brokers.iter().enumerate() {
             let valid = broker
@@ -399,11 +524,27 @@ impl Rules {
         self.required(path, "topic", topic, topic_secret);
     }
 
-    fn kafka_security(&mut self, path: &str, protocol: &Option<String>, tls: &Option<TlsConfig>, sasl: &Option<SaslConfig>) {
+    fn kafka_security(
+        &mut self,
+        path: &str,
+        protocol: &Option<String>,
+        tls: &Option<TlsConfig>,
+        sasl: &Option<SaslConfig>,
+    ) {
         if let Some(sasl) = sasl {
             let sasl_path = field(path, "sasl");
-            self.required(&sasl_path, "username", &sasl.username, &sasl.username_secret_ref);
-            self.required(&sasl_path, "password", &sasl.password, &sasl.password_secret_ref);
+            self.required(
+                &sasl_path,
+                "username",
+                &sasl.username,
+                &sasl.username_secret_ref,
+            );
+            self.required(
+                &sasl_path,
+                "password",
+                &sasl.password,
+                &sasl.password_secret_ref,
+            );
         }
         let Some(protocol) = protocol else { return };
         let normalised = protocol.trim().to_uppercase().replace('-', "_");
@@ -426,7 +567,9 @@ impl Rules {
                 if needs_sasl {
                     format!("securityProtocol {normalised} needs a sasl block")
                 } else {
-                    format!("securityProtocol {normalised} does not use SASL, but a sasl block is set")
+                    format!(
+                        "securityProtocol {normalised} does not use SASL, but a sasl block is set"
+                    )
                 },
             );
         }
@@ -448,13 +591,17 @@ impl Rules {
         registry: &Option<SchemaRegistryConfig>,
     ) {
         if let Some(registry) = registry {
-            self.required(&field(path, "schemaRegistry"), "url", &registry.url, &registry.url_secret_ref);
+            self.required(
+                &field(path, "schemaRegistry"),
+                "url",
+                &registry.url,
+                &registry.url_secret_ref,
+            );
         }
-        if let Some(text) = schema {
-            if serde_json::from_str::<Value>(text).is_err() {
+        if let Some(text) = schema
+            && serde_json::from_str::<Value>(text).is_err() {
                 self.error(field(path, "avroSchema"), "avroSchema is not valid JSON");
             }
-        }
         let static_schema = is_set(schema) || is_set(schema_file) || schema_secret.is_some();
         if format == KafkaFormat::Avro && !static_schema && registry.is_none() {
             self.error(
@@ -525,7 +672,10 @@ impl Rules {
                     self.required(&basic_path, "username", &b.username, &b.username_secret_ref);
                     self.required(&basic_path, "password", &b.password, &b.password_secret_ref);
                 }
-                None => self.error(field(path, "basicAuth"), "authenticationType BASIC needs basicAuth"),
+                None => self.error(
+                    field(path, "basicAuth"),
+                    "authenticationType BASIC needs basicAuth",
+                ),
             },
             _ => {}
         }
@@ -550,11 +700,13 @@ impl Rules {
                 );
                 continue;
             }
-            if let Some(when) = &step.when {
-                if when.trim().is_empty() {
-                    self.error(field(&path, "when"), "when must not be empty (remove it to always run the step)");
+            if let Some(when) = &step.when
+                && when.trim().is_empty() {
+                    self.error(
+                        field(&path, "when"),
+                        "when must not be empty (remove it to always run the step)",
+                    );
                 }
-            }
             if step.kind == "router" {
                 self.router(&path, step, &mut route_sinks);
             }
@@ -562,15 +714,26 @@ impl Rules {
         route_sinks
     }
 
-    fn router(&mut self, path: &str, step: &TransformationSpec, route_sinks: &mut Vec<(String, SinkSpec)>) {
+    fn router(
+        &mut self,
+        path: &str,
+        step: &TransformationSpec,
+        route_sinks: &mut Vec<(String, SinkSpec)>,
+    ) {
         let routes_path = field(&field(path, "config"), "routes");
         let Some(routes) = step.config.get("routes").and_then(Value::as_array) else {
-            self.error(routes_path, "router needs a list of routes, each with condition and sink");
+            self.error(
+                routes_path,
+                "router needs a list of routes, each with condition and sink",
+            );
             return;
         };
         for (index, route) in routes.iter().enumerate() {
             let route_path = join_index(&routes_path, index);
-            let condition = route.get("condition").and_then(Value::as_str).unwrap_or_default();
+            let condition = route
+                .get("condition")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if condition.trim().is_empty() {
                 self.error(field(&route_path, "condition"), "condition is required");
             }
@@ -601,28 +764,43 @@ impl Rules {
             );
         }
         if !(1..=64).contains(&spec.transform_workers) {
-            self.error("spec.transformWorkers", "transformWorkers must be between 1 and 64");
+            self.error(
+                "spec.transformWorkers",
+                "transformWorkers must be between 1 and 64",
+            );
         }
         if spec.channel_buffer_size == 0 {
-            self.error("spec.channelBufferSize", "channelBufferSize must be at least 1");
+            self.error(
+                "spec.channelBufferSize",
+                "channelBufferSize must be at least 1",
+            );
         }
         if let Err(message) = parse_go_duration(&spec.checkpoint_save_interval) {
             self.error("spec.checkpointSaveInterval", message);
         }
         for (index, secret) in spec.image_pull_secrets.iter().enumerate() {
             if secret.name.is_empty() {
-                self.error(format!("spec.imagePullSecrets[{index}].name"), "name is required");
+                self.error(
+                    format!("spec.imagePullSecrets[{index}].name"),
+                    "name is required",
+                );
             }
         }
         if let Some(resources) = &spec.resources {
-            for (kind, map) in [("limits", &resources.limits), ("requests", &resources.requests)] {
+            for (kind, map) in [
+                ("limits", &resources.limits),
+                ("requests", &resources.requests),
+            ] {
                 for (name, quantity) in map {
                     let negative = match quantity {
                         Quantity::Number(n) => *n < 0.0,
                         Quantity::Text(t) => t.trim_start().starts_with('-'),
                     };
                     if negative {
-                        self.error(format!("spec.resources.{kind}.{name}"), "resources must not be negative");
+                        self.error(
+                            format!("spec.resources.{kind}.{name}"),
+                            "resources must not be negative",
+                        );
                     }
                 }
             }
@@ -635,31 +813,37 @@ impl Rules {
     fn maintenance(&mut self, m: &Maintenance) {
         let path = "spec.maintenance";
         match (&m.start_time, &m.duration) {
-            (Some(_), None) => self.error(field(path, "duration"), "duration is required with startTime"),
-            (None, Some(_)) => self.error(field(path, "startTime"), "startTime is required with duration"),
+            (Some(_), None) => self.error(
+                field(path, "duration"),
+                "duration is required with startTime",
+            ),
+            (None, Some(_)) => self.error(
+                field(path, "startTime"),
+                "startTime is required with duration",
+            ),
             _ => {}
         }
-        if let Some(start) = &m.start_time {
-            if chrono::DateTime::parse_from_rfc3339(start).is_err() {
+        if let Some(start) = &m.start_time
+            && chrono::DateTime::parse_from_rfc3339(start).is_err() {
                 self.error(
                     field(path, "startTime"),
                     format!("{start:?} is not an RFC3339 time such as 2026-01-31T02:00:00Z"),
                 );
             }
-        }
-        if let Some(duration) = self.duration(path, "duration", &m.duration) {
-            if duration.is_zero() {
-                self.error(field(path, "duration"), "duration must be greater than zero");
+        if let Some(duration) = self.duration(path, "duration", &m.duration)
+            && duration.is_zero() {
+                self.error(
+                    field(path, "duration"),
+                    "duration must be greater than zero",
+                );
             }
-        }
-        if let Some(zone) = &m.timezone {
-            if zone.parse::<chrono_tz::Tz>().is_err() {
+        if let Some(zone) = &m.timezone
+            && zone.parse::<chrono_tz::Tz>().is_err() {
                 self.error(
                     field(path, "timezone"),
                     format!("{zone:?} is not an IANA time zone such as Europe/Berlin or UTC"),
                 );
             }
-        }
     }
 
     fn idempotency(&mut self, spec: &DataFlowSpec, route_sinks: &[(String, SinkSpec)]) {

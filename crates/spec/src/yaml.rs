@@ -117,13 +117,15 @@ pub struct SyntaxError {
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, true).map_err(|error| SyntaxError {
-        message: error.info().to_string(),
-        position: Some(Position {
-            line: error.marker().line(),
-            column: error.marker().col() + 1,
-        }),
-    })?;
+    parser
+        .load(&mut builder, true)
+        .map_err(|error| SyntaxError {
+            message: error.info().to_string(),
+            position: Some(Position {
+                line: error.marker().line(),
+                column: error.marker().col() + 1,
+            }),
+        })?;
     if let Some(error) = builder.error {
         return Err(error);
     }
@@ -208,14 +210,13 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
                 self.root = None;
             }
             Event::DocumentEnd => {
-                if let Some(value) = self.root.take() {
-                    if !value.is_null() {
+                if let Some(value) = self.root.take()
+                    && !value.is_null() {
                         self.documents.push(Document {
                             value,
                             positions: std::mem::take(&mut self.positions),
                         });
                     }
-                }
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let is_key = matches!(
@@ -325,13 +326,11 @@ fn resolve_plain_scalar(text: &str) -> Value {
     let looks_numeric = text
         .trim_start_matches(['+', '-'])
         .starts_with(|c: char| c.is_ascii_digit() || c == '.');
-    if looks_numeric && text.chars().all(|c| "0123456789+-.eE".contains(c)) {
-        if let Ok(float) = text.parse::<f64>() {
-            if let Some(number) = Number::from_f64(float) {
+    if looks_numeric && text.chars().all(|c| "0123456789+-.eE".contains(c))
+        && let Ok(float) = text.parse::<f64>()
+            && let Some(number) = Number::from_f64(float) {
                 return Value::Number(number);
             }
-        }
-    }
     Value::String(text.to_string())
 }
 
@@ -373,7 +372,10 @@ mod tests {
         assert_eq!(docs[0].value, json!({"a": 1, "b": {"c": ["x", "y"]}}));
         assert_eq!(
             docs[0].positions.find("b.c[1]"),
-            Some(Position { line: 3, column: 10 })
+            Some(Position {
+                line: 3,
+                column: 10
+            })
         );
         assert_eq!(
             docs[0].positions.find("b.c"),

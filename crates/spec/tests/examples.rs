@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use dataflow_spec::{LoadedFile, SecretDocuments, SinkSpec, SourceSpec, load_text, resolve_secrets};
+use dataflow_spec::{
+    LoadedFile, SecretDocuments, SinkSpec, SourceSpec, load_text, resolve_secrets,
+};
 
 fn examples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")
@@ -35,10 +37,19 @@ fn errors_of(loaded: &LoadedFile) -> Vec<String> {
 #[test]
 fn every_example_validates() {
     let files = example_files();
-    assert!(files.len() >= 20, "expected the seed examples, found {}", files.len());
+    assert!(
+        files.len() >= 20,
+        "expected the seed examples, found {}",
+        files.len()
+    );
     for file in files {
         let loaded = load_text(&std::fs::read_to_string(&file).unwrap());
-        assert_eq!(loaded.flows.len(), 1, "{}: one DataFlow expected", file.display());
+        assert_eq!(
+            loaded.flows.len(),
+            1,
+            "{}: one DataFlow expected",
+            file.display()
+        );
         let errors = errors_of(&loaded);
         assert!(errors.is_empty(), "{}: {errors:#?}", file.display());
         assert!(loaded.flows[0].flow.is_some());
@@ -112,14 +123,19 @@ fn missing_table_is_named() {
         errors[0].contains("spec.sink.config.table: table or tableSecretRef is required"),
         "{errors:?}"
     );
-    assert!(errors[0].starts_with("13:5:"), "position of the config block expected: {errors:?}");
+    assert!(
+        errors[0].starts_with("13:5:"),
+        "position of the config block expected: {errors:?}"
+    );
 }
 
 #[test]
 fn misspelt_key_gets_a_suggestion_and_a_position() {
     let errors = broken("      table: dst", "      tabel: dst");
     assert!(
-        errors.iter().any(|e| e.starts_with("15:7: spec.sink.config.tabel: unknown field `tabel`; did you mean `table`?")),
+        errors.iter().any(|e| e.starts_with(
+            "15:7: spec.sink.config.tabel: unknown field `tabel`; did you mean `table`?"
+        )),
         "{errors:?}"
     );
 }
@@ -128,7 +144,8 @@ fn misspelt_key_gets_a_suggestion_and_a_position() {
 fn unknown_ack_policy_lists_the_choices() {
     let errors = broken("ackPolicy: afterWrite", "ackPolicy: sometimes");
     assert!(
-        errors.iter().any(|e| e.contains("spec.errors.ackPolicy") && e.contains("afterWrite, never, afterMainSinkSuccess")),
+        errors.iter().any(|e| e.contains("spec.errors.ackPolicy")
+            && e.contains("afterWrite, never, afterMainSinkSuccess")),
         "{errors:?}"
     );
 }
@@ -137,7 +154,9 @@ fn unknown_ack_policy_lists_the_choices() {
 fn replicas_need_a_kafka_source() {
     let errors = broken("  errors:", "  replicas: 3\n  errors:");
     assert!(
-        errors.iter().any(|e| e.contains("spec.replicas: replicas: 3 is only allowed with a kafka source")),
+        errors
+            .iter()
+            .any(|e| e.contains("spec.replicas: replicas: 3 is only allowed with a kafka source")),
         "{errors:?}"
     );
 }
@@ -149,7 +168,9 @@ fn secret_ref_without_key() {
         "      tableSecretRef:\n        name: creds\n",
     );
     assert!(
-        errors.iter().any(|e| e.contains("spec.sink.config.tableSecretRef.key: key is required")),
+        errors
+            .iter()
+            .any(|e| e.contains("spec.sink.config.tableSecretRef.key: key is required")),
         "{errors:?}"
     );
 }
@@ -170,16 +191,23 @@ fn legacy_shape_errors_use_the_written_path() {
         "spec:\n  source:\n    type: file\n    file:\n      pth: in.jsonl\n  sink:\n    type: stdout\n",
     ));
     assert!(
-        errors.iter().any(|e| e == "5:7: spec.source.file.pth: unknown field `pth`; did you mean `path`?"),
+        errors
+            .iter()
+            .any(|e| e == "5:7: spec.source.file.pth: unknown field `pth`; did you mean `path`?"),
         "{errors:?}"
     );
 }
 
 #[test]
 fn unknown_connector_type_is_suggested() {
-    let errors = errors_of(&load_text("source:\n  type: postgres\nsink:\n  type: stdout\n"));
+    let errors = errors_of(&load_text(
+        "source:\n  type: postgres\nsink:\n  type: stdout\n",
+    ));
     assert!(
-        errors.iter().any(|e| e.contains("spec.source.type: unknown type `postgres`; did you mean `postgresql`?")),
+        errors
+            .iter()
+            .any(|e| e
+                .contains("spec.source.type: unknown type `postgres`; did you mean `postgresql`?")),
         "{errors:?}"
     );
 }
@@ -211,7 +239,10 @@ fn missing_secret_and_key_are_named() {
     let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(text.len(), 2, "{text:?}");
     assert!(text[0].contains("spec.source.config.brokersSecretRef: secret default/nope key \"brokers\": secret not found"), "{text:?}");
-    assert!(text[1].contains("topicSecretRef") && text[1].contains("(it has: a, b)"), "{text:?}");
+    assert!(
+        text[1].contains("topicSecretRef") && text[1].contains("(it has: a, b)"),
+        "{text:?}"
+    );
 }
 
 #[test]
@@ -224,7 +255,12 @@ fn secrets_dir_layout() {
     );
     let flow = loaded.flows[0].flow.clone().unwrap();
     let resolved = resolve_secrets(&flow, &dataflow_spec::SecretsDir::new(dir.path())).unwrap();
-    let SinkSpec::Postgresql(sink) = &resolved.spec.sink else { panic!() };
-    assert_eq!(sink.connection_string.as_deref(), Some("postgres://from-dir"));
+    let SinkSpec::Postgresql(sink) = &resolved.spec.sink else {
+        panic!()
+    };
+    assert_eq!(
+        sink.connection_string.as_deref(),
+        Some("postgres://from-dir")
+    );
     let _ = SecretDocuments::default();
 }

@@ -42,7 +42,11 @@ mod tests {
     #[test]
     fn empty_chain_is_identity_and_steps_are_refused() {
         assert!(build_chain(&[]).unwrap().is_identity());
-        let step = TransformationSpec { kind: "mask".into(), when: None, config: Default::default() };
+        let step = TransformationSpec {
+            kind: "mask".into(),
+            when: None,
+            config: Default::default(),
+        };
         let error = build_chain(&[step]).err().unwrap();
         assert!(error.to_string().contains("transformation `mask`"));
     }

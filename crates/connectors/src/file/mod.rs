@@ -13,11 +13,20 @@ use dataflow_spec::{SinkSpec, SourceSpec};
 /// Registers the `file` source and sink.
 pub fn register(registry: &mut Registry) {
     registry.register_source("file", |spec, context| match spec {
-        SourceSpec::File(config) => Ok(Box::new(FileSource::new(config, context.resolve_path(&config.path)))),
-        other => Err(BuildError(format!("file source given a {} config", other.type_name()))),
+        SourceSpec::File(config) => Ok(Box::new(FileSource::new(
+            config,
+            context.resolve_path(&config.path),
+        ))),
+        other => Err(BuildError(format!(
+            "file source given a {} config",
+            other.type_name()
+        ))),
     });
     registry.register_sink("file", |spec, context| match spec {
         SinkSpec::File(config) => Ok(Box::new(FileSink::new(context.resolve_path(&config.path)))),
-        other => Err(BuildError(format!("file sink given a {} config", other.type_name()))),
+        other => Err(BuildError(format!(
+            "file sink given a {} config",
+            other.type_name()
+        ))),
     });
 }

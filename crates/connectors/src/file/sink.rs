@@ -27,9 +27,9 @@ impl FileSink {
     fn io_error(&self, what: &str, error: std::io::Error) -> SinkError {
         let message = format!("{what} {}: {error}", self.path.display());
         match error.kind() {
-            std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                SinkError::Transient(message)
-            }
+            std::io::ErrorKind::Interrupted
+            | std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut => SinkError::Transient(message),
             _ => SinkError::Fatal(message),
         }
     }
@@ -42,8 +42,9 @@ fn json_line(payload: &Payload, out: &mut Vec<u8>) -> Result<(), String> {
             serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string())?;
         }
         Payload::Bytes(bytes) => {
-            let value: Value = serde_json::from_slice(bytes)
-                .map_err(|e| format!("payload is not valid JSON, so it cannot be written as a JSON line: {e}"))?;
+            let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+                format!("payload is not valid JSON, so it cannot be written as a JSON line: {e}")
+            })?;
             serde_json::to_writer(&mut *out, &value).map_err(|e| e.to_string())?;
         }
     }
@@ -68,15 +69,23 @@ impl Sink for FileSink {
             .map_err(|e| self.io_error("opening", e))?;
         // A crash can leave a torn last line; start on a fresh line so the next record is
         // intact (the torn one was never acknowledged and will be written again).
-        let length = file.metadata().await.map_err(|e| self.io_error("reading", e))?.len();
+        let length = file
+            .metadata()
+            .await
+            .map_err(|e| self.io_error("reading", e))?
+            .len();
         if length > 0 {
             file.seek(std::io::SeekFrom::Start(length - 1))
                 .await
                 .map_err(|e| self.io_error("seeking", e))?;
             let mut last = [0u8; 1];
-            file.read_exact(&mut last).await.map_err(|e| self.io_error("reading", e))?;
+            file.read_exact(&mut last)
+                .await
+                .map_err(|e| self.io_error("reading", e))?;
             if last[0] != b'\n' {
-                file.write_all(b"\n").await.map_err(|e| self.io_error("repairing", e))?;
+                file.write_all(b"\n")
+                    .await
+                    .map_err(|e| self.io_error("repairing", e))?;
             }
         }
         self.file = Some(file);
@@ -113,7 +122,9 @@ impl Sink for FileSink {
 
     async fn close(&mut self) -> Result<(), SinkError> {
         if let Some(mut file) = self.file.take() {
-            file.flush().await.map_err(|e| self.io_error("closing", e))?;
+            file.flush()
+                .await
+                .map_err(|e| self.io_error("closing", e))?;
         }
         Ok(())
     }

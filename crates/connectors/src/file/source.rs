@@ -40,7 +40,9 @@ impl FileSource {
             metadata: Default::default(),
             timestamp: Utc::now(),
         };
-        record.metadata.insert("file".into(), Value::String(self.stream.clone()));
+        record
+            .metadata
+            .insert("file".into(), Value::String(self.stream.clone()));
         record.metadata.insert("line".into(), json!(line));
         record.metadata.insert("offset".into(), json!(offset));
         record
@@ -49,8 +51,14 @@ impl FileSource {
     async fn read_lines(&self, context: &SourceContext) -> Result<(), SourceError> {
         let stream = context.stream(&self.stream);
         let stored = context.stored_position(&self.stream);
-        let mut offset = stored.and_then(|p| p.get("offset")).and_then(Value::as_u64).unwrap_or(0);
-        let mut line_number = stored.and_then(|p| p.get("line")).and_then(Value::as_u64).unwrap_or(0);
+        let mut offset = stored
+            .and_then(|p| p.get("offset"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let mut line_number = stored
+            .and_then(|p| p.get("line"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         let mut file = tokio::fs::File::open(&self.path)
             .await
             .map_err(|e| SourceError::Fatal(format!("opening {}: {e}", self.path.display())))?;
@@ -99,15 +107,26 @@ impl FileSource {
                 let token = stream.track(json!({"offset": offset, "line": line_number}));
                 match serde_json::from_slice::<Value>(text) {
                     Ok(value) => {
-                        context.emit(self.record(Payload::Json(value), line_number, line_start), token).await?;
+                        context
+                            .emit(
+                                self.record(Payload::Json(value), line_number, line_start),
+                                token,
+                            )
+                            .await?;
                     }
                     Err(error) => {
                         let reason = format!(
                             "line {line_number} of {} is not valid JSON: {error}",
                             self.stream
                         );
-                        let record = self.record(Payload::Bytes(Bytes::copy_from_slice(text)), line_number, line_start);
-                        context.reject(record, token, reason, ErrorType::InvalidData).await?;
+                        let record = self.record(
+                            Payload::Bytes(Bytes::copy_from_slice(text)),
+                            line_number,
+                            line_start,
+                        );
+                        context
+                            .reject(record, token, reason, ErrorType::InvalidData)
+                            .await?;
                     }
                 }
             }
@@ -137,7 +156,10 @@ impl FileSource {
                 )));
             }
             Err(e) => {
-                return Err(SourceError::Fatal(format!("{} is not valid JSON: {e}", self.path.display())));
+                return Err(SourceError::Fatal(format!(
+                    "{} is not valid JSON: {e}",
+                    self.path.display()
+                )));
             }
         };
         for (index, item) in items.into_iter().enumerate().skip(skip as usize) {

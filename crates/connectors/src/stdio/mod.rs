@@ -13,10 +13,16 @@ use dataflow_spec::{SinkSpec, SourceSpec};
 pub fn register(registry: &mut Registry) {
     registry.register_source("stdin", |spec, _| match spec {
         SourceSpec::Stdin(_) => Ok(Box::new(StdinSource)),
-        other => Err(BuildError(format!("stdin source given a {} config", other.type_name()))),
+        other => Err(BuildError(format!(
+            "stdin source given a {} config",
+            other.type_name()
+        ))),
     });
     registry.register_sink("stdout", |spec, _| match spec {
         SinkSpec::Stdout(config) => Ok(Box::new(StdoutSink::new(config.pretty))),
-        other => Err(BuildError(format!("stdout sink given a {} config", other.type_name()))),
+        other => Err(BuildError(format!(
+            "stdout sink given a {} config",
+            other.type_name()
+        ))),
     });
 }

@@ -21,7 +21,9 @@ impl Source for StdinSource {
                 line = lines.next_line() => line,
                 _ = context.stopping().cancelled() => return Ok(()),
             };
-            let Some(line) = line.map_err(|e| SourceError::Fatal(format!("reading standard input: {e}")))? else {
+            let Some(line) =
+                line.map_err(|e| SourceError::Fatal(format!("reading standard input: {e}")))?
+            else {
                 return Ok(());
             };
             number += 1;
@@ -34,7 +36,11 @@ impl Source for StdinSource {
             metadata.insert("line".into(), json!(number));
             match serde_json::from_str::<Value>(text) {
                 Ok(value) => {
-                    let record = Record { payload: Payload::Json(value), metadata, timestamp: Utc::now() };
+                    let record = Record {
+                        payload: Payload::Json(value),
+                        metadata,
+                        timestamp: Utc::now(),
+                    };
                     context.emit(record, AckToken::none()).await?;
                 }
                 Err(error) => {
@@ -43,8 +49,11 @@ impl Source for StdinSource {
                         metadata,
                         timestamp: Utc::now(),
                     };
-                    let reason = format!("line {number} of standard input is not valid JSON: {error}");
-                    context.reject(record, AckToken::none(), reason, ErrorType::InvalidData).await?;
+                    let reason =
+                        format!("line {number} of standard input is not valid JSON: {error}");
+                    context
+                        .reject(record, AckToken::none(), reason, ErrorType::InvalidData)
+                        .await?;
                 }
             }
         }

@@ -15,7 +15,11 @@ pub struct StdoutSink {
 impl StdoutSink {
     /// A sink printing compact (or, with `pretty`, indented) JSON.
     pub fn new(pretty: bool) -> Self {
-        StdoutSink { pretty, out: tokio::io::stdout(), buffer: Vec::new() }
+        StdoutSink {
+            pretty,
+            out: tokio::io::stdout(),
+            buffer: Vec::new(),
+        }
     }
 }
 
@@ -30,7 +34,10 @@ impl Sink for StdoutSink {
                 Payload::Bytes(bytes) => match serde_json::from_slice::<Value>(bytes) {
                     Ok(value) => std::borrow::Cow::Owned(value),
                     Err(e) => {
-                        rejections.push(Rejection::new(index, format!("payload is not valid JSON: {e}")));
+                        rejections.push(Rejection::new(
+                            index,
+                            format!("payload is not valid JSON: {e}"),
+                        ));
                         continue;
                     }
                 },

@@ -133,7 +133,11 @@ pub struct KeycloakConfig {
     #[serde(default, rename = "clientID", skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// OAuth2 client secret.
-    #[serde(default, rename = "clientSecret", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "clientSecret",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_secret: Option<String>,
     /// User for the password grant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,25 +153,53 @@ pub struct KeycloakConfig {
     #[serde(default, rename = "tokenURL", skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
     /// Server URL from a secret.
-    #[serde(default, rename = "serverURLSecretRef", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "serverURLSecretRef",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub server_url_secret_ref: Option<SecretRef>,
     /// Realm from a secret.
-    #[serde(default, rename = "realmSecretRef", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "realmSecretRef",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub realm_secret_ref: Option<SecretRef>,
     /// Client id from a secret.
-    #[serde(default, rename = "clientIDSecretRef", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "clientIDSecretRef",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_id_secret_ref: Option<SecretRef>,
     /// Client secret from a secret.
-    #[serde(default, rename = "clientSecretSecretRef", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "clientSecretSecretRef",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_secret_secret_ref: Option<SecretRef>,
     /// User from a secret.
-    #[serde(default, rename = "usernameSecretRef", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "usernameSecretRef",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub username_secret_ref: Option<SecretRef>,
     /// Password from a secret.
-    #[serde(default, rename = "passwordSecretRef", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "passwordSecretRef",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub password_secret_ref: Option<SecretRef>,
     /// Token from a secret.
-    #[serde(default, rename = "tokenSecretRef", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "tokenSecretRef",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub token_secret_ref: Option<SecretRef>,
 }
 

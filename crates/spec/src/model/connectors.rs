@@ -347,7 +347,11 @@ pub struct TrinoSourceConfig {
     #[serde(default, rename = "serverURL", skip_serializing_if = "Option::is_none")]
     pub server_url: Option<String>,
     /// Server URL from a secret.
-    #[serde(default, rename = "serverURLSecretRef", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "serverURLSecretRef",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub server_url_secret_ref: Option<SecretRef>,
     /// Catalog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -398,7 +402,11 @@ pub struct TrinoSinkConfig {
     #[serde(default, rename = "serverURL", skip_serializing_if = "Option::is_none")]
     pub server_url: Option<String>,
     /// Server URL from a secret.
-    #[serde(default, rename = "serverURLSecretRef", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "serverURLSecretRef",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub server_url_secret_ref: Option<SecretRef>,
     /// Catalog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -566,7 +574,11 @@ pub struct NessieSourceConfig {
     #[serde(default, rename = "baseURL", skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     /// Base URL from a secret.
-    #[serde(default, rename = "baseURLSecretRef", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "baseURLSecretRef",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub base_url_secret_ref: Option<SecretRef>,
     /// Branch (default `main`).
     #[serde(default = "default_branch")]
@@ -608,7 +620,11 @@ pub struct NessieSourceConfig {
     #[serde(default)]
     pub incremental_by_snapshot: bool,
     /// First snapshot id (unsigned integer as a string).
-    #[serde(default, rename = "startSnapshotID", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "startSnapshotID",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub start_snapshot_id: Option<String>,
     /// Persist the last acknowledged snapshot (default true).
     #[serde(default = "default_true")]
@@ -626,7 +642,11 @@ pub struct NessieSinkConfig {
     #[serde(default, rename = "baseURL", skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     /// Base URL from a secret.
-    #[serde(default, rename = "baseURLSecretRef", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "baseURLSecretRef",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub base_url_secret_ref: Option<SecretRef>,
     /// Branch (default `main`).
     #[serde(default = "default_branch")]

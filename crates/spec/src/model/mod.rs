@@ -163,6 +163,8 @@ pub struct DataFlowSpec {
 /// A source block, `{type, config}` after normalisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", content = "config", rename_all = "lowercase")]
+// Built once per flow; boxing the variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum SourceSpec {
     /// Kafka consumer group.
     Kafka(KafkaSourceConfig),
@@ -225,6 +227,8 @@ impl SourceSpec {
 /// A sink block, `{type, config}` after normalisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", content = "config", rename_all = "lowercase")]
+// Built once per flow; boxing the variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum SinkSpec {
     /// Kafka producer.
     Kafka(KafkaSinkConfig),

@@ -87,7 +87,7 @@ fn resolve(
     if let Some(directory) = &directory {
         resolvers.push(directory);
     }
-    resolve_secrets(flow, &ChainResolver(resolvers)).map_err(|errors| {
+    let resolved = resolve_secrets(flow, &ChainResolver(resolvers)).map_err(|errors| {
         for error in &errors {
             eprintln!("{error}");
         }
@@ -96,7 +96,20 @@ fn resolve(
             errors.len(),
             if secrets_dir.is_some() { " and --secrets-dir" } else { "; pass --secrets-dir for mounted secrets" }
         )
-    })
+    })?;
+    // Secret values are checked like written ones (a broker list, a table name, …).
+    let errors: Vec<String> = dataflow_spec::validate::validate(&resolved)
+        .into_iter()
+        .filter(|problem| problem.is_error())
+        .map(|problem| format!("{problem} (after resolving secrets)"))
+        .collect();
+    if !errors.is_empty() {
+        for error in &errors {
+            eprintln!("{error}");
+        }
+        bail!("{} problem(s) in values taken from secrets", errors.len());
+    }
+    Ok(resolved)
 }
 
 async fn run_flow(flow: DataFlow, args: &RunArgs) -> anyhow::Result<ExitCode> {

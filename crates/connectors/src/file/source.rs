@@ -59,9 +59,9 @@ impl FileSource {
             .and_then(|p| p.get("line"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        let mut file = tokio::fs::File::open(&self.path)
-            .await
-            .map_err(|e| SourceError::Fatal(format!("opening {}: {e}", self.path.display())))?;
+        let Some(mut file) = self.open(context).await? else {
+            return Ok(()); // stopped while waiting for the file to appear
+        };
         let length = file.metadata().await.map(|m| m.len()).unwrap_or(0);
         if offset > length {
             tracing::warn!(file = %self.path.display(), offset, length,
@@ -133,6 +133,27 @@ impl FileSource {
             buffer.clear();
             if !complete {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Opens the file; with `follow`, waits for a missing file to appear.
+    async fn open(&self, context: &SourceContext) -> Result<Option<tokio::fs::File>, SourceError> {
+        let mut waiting = false;
+        loop {
+            match tokio::fs::File::open(&self.path).await {
+                Ok(file) => return Ok(Some(file)),
+                Err(e) if self.follow && e.kind() == std::io::ErrorKind::NotFound => {
+                    if !waiting {
+                        tracing::info!(file = %self.path.display(), "waiting for the file to appear");
+                        waiting = true;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(FOLLOW_POLL) => {}
+                        _ = context.stopping().cancelled() => return Ok(None),
+                    }
+                }
+                Err(e) => return Err(SourceError::Fatal(format!("opening {}: {e}", self.path.display()))),
             }
         }
     }

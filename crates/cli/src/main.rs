@@ -5,6 +5,7 @@ mod bench;
 mod files;
 mod progress;
 mod run;
+mod terminal;
 mod validate;
 
 use std::path::PathBuf;
@@ -55,7 +56,7 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(terminal::Stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -31,6 +31,7 @@ impl Progress {
             ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
                 .expect("valid template"),
         );
+        crate::terminal::set_progress(bar.clone());
         let shown = bar.clone();
         let task = tokio::spawn(async move {
             let mut previous = (Instant::now(), StatsSnapshot::default());
@@ -61,6 +62,7 @@ impl Progress {
             task.abort();
         }
         if let Some(bar) = self.bar {
+            crate::terminal::clear_progress();
             bar.finish_and_clear();
         }
         let elapsed = self.started.elapsed();

@@ -343,7 +343,10 @@ fn wait_for_exit(child: &mut std::process::Child, limit: Duration) -> std::proce
 fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
     while !condition() {
-        assert!(started.elapsed() < limit, "condition not met within {limit:?}");
+        assert!(
+            started.elapsed() < limit,
+            "condition not met within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -365,49 +368,84 @@ fn follow_waits_for_the_file_and_tails_new_lines() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "follow keeps running while the file is missing");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "follow keeps running while the file is missing"
+    );
     std::fs::write(dir.path().join("in.jsonl"), "{\"n\":1}\n").unwrap();
-    wait_until(Duration::from_secs(10), || json_lines(&dir.path().join("out.jsonl")).len() == 1);
+    wait_until(Duration::from_secs(10), || {
+        json_lines(&dir.path().join("out.jsonl")).len() == 1
+    });
     // A line written in two parts is emitted once complete.
-    let mut file = std::fs::OpenOptions::new().append(true).open(dir.path().join("in.jsonl")).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("in.jsonl"))
+        .unwrap();
     file.write_all(b"{\"n\":").unwrap();
     file.flush().unwrap();
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(json_lines(&dir.path().join("out.jsonl")).len(), 1);
     file.write_all(b"2}\n{\"n\":3}\n").unwrap();
-    wait_until(Duration::from_secs(10), || json_lines(&dir.path().join("out.jsonl")).len() == 3);
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    wait_until(Duration::from_secs(10), || {
+        json_lines(&dir.path().join("out.jsonl")).len() == 3
+    });
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(wait_for_exit(&mut child, Duration::from_secs(20)).success());
-    let numbers: Vec<i64> = json_lines(&dir.path().join("out.jsonl")).iter().map(|v| v["n"].as_i64().unwrap()).collect();
+    let numbers: Vec<i64> = json_lines(&dir.path().join("out.jsonl"))
+        .iter()
+        .map(|v| v["n"].as_i64().unwrap())
+        .collect();
     assert_eq!(numbers, vec![1, 2, 3]);
 }
 
 #[test]
 fn json_array_files_resume_by_index() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("in.json"), "[{\"n\":0},{\"n\":1},{\"n\":2}]").unwrap();
+    std::fs::write(
+        dir.path().join("in.json"),
+        "[{\"n\":0},{\"n\":1},{\"n\":2}]",
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("flow.yaml"),
         "source: {type: file, config: {path: in.json, format: json}}\nsink: {type: file, config: {path: out.jsonl}}\n",
     )
     .unwrap();
     assert!(dataflow(dir.path(), &["run", "flow.yaml"]).status.success());
-    std::fs::write(dir.path().join("in.json"), "[{\"n\":0},{\"n\":1},{\"n\":2},{\"n\":3}]").unwrap();
+    std::fs::write(
+        dir.path().join("in.json"),
+        "[{\"n\":0},{\"n\":1},{\"n\":2},{\"n\":3}]",
+    )
+    .unwrap();
     assert!(dataflow(dir.path(), &["run", "flow.yaml"]).status.success());
-    let numbers: Vec<i64> = json_lines(&dir.path().join("out.jsonl")).iter().map(|v| v["n"].as_i64().unwrap()).collect();
+    let numbers: Vec<i64> = json_lines(&dir.path().join("out.jsonl"))
+        .iter()
+        .map(|v| v["n"].as_i64().unwrap())
+        .collect();
     assert_eq!(numbers, vec![0, 1, 2, 3]);
     // Not an array: a clear error.
     std::fs::write(dir.path().join("in.json"), "{\"n\":0}").unwrap();
     let output = dataflow(dir.path(), &["run", "flow.yaml"]);
     assert!(!output.status.success());
-    assert!(text(&output.stderr).contains("format json expects one JSON array"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("format json expects one JSON array"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
 fn stdin_to_pretty_stdout() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("flow.yaml"), "source: {type: stdin}\nsink: {type: stdout, config: {pretty: true}}\n").unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        "source: {type: stdin}\nsink: {type: stdout, config: {pretty: true}}\n",
+    )
+    .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_dataflow"))
         .args(["run", "flow.yaml"])
         .current_dir(dir.path())
@@ -417,10 +455,18 @@ fn stdin_to_pretty_stdout() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"{\"a\":1,\"b\":[true]}\n\n{\"a\":2}\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"a\":1,\"b\":[true]}\n\n{\"a\":2}\n")
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
-    assert_eq!(text(&output.stdout), "{\n  \"a\": 1,\n  \"b\": [\n    true\n  ]\n}\n{\n  \"a\": 2\n}\n");
+    assert_eq!(
+        text(&output.stdout),
+        "{\n  \"a\": 1,\n  \"b\": [\n    true\n  ]\n}\n{\n  \"a\": 2\n}\n"
+    );
 }
 
 #[test]
@@ -429,14 +475,22 @@ fn schema_describes_the_manifest() {
     assert!(output.status.success());
     let schema: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(schema["title"], "DataFlow");
-    assert!(schema["$defs"]["PostgresSinkConfig"]["properties"]["upsertStrategy"].is_object(), "{schema}");
+    assert!(
+        schema["$defs"]["PostgresSinkConfig"]["properties"]["upsertStrategy"].is_object(),
+        "{schema}"
+    );
     assert!(schema["$defs"]["KeycloakConfig"]["properties"]["clientIDSecretRef"].is_object());
 }
 
 #[test]
 fn json_logs_are_structured() {
     let output = Command::new(env!("CARGO_BIN_EXE_dataflow"))
-        .args(["--log-format", "json", "run", repo().join("examples/quickstart.yaml").to_str().unwrap()])
+        .args([
+            "--log-format",
+            "json",
+            "run",
+            repo().join("examples/quickstart.yaml").to_str().unwrap(),
+        ])
         .env("RUST_LOG", "info")
         .output()
         .unwrap();
@@ -476,6 +530,9 @@ fn message_ack_granularity_writes_one_message_per_batch() {
         json_lines(&dir.path().join("out.jsonl")).len() == 20
             && std::fs::read_to_string(&state_file).is_ok_and(|s| s.contains("\"line\": 20"))
     });
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(wait_for_exit(&mut child, Duration::from_secs(20)).success());
 }

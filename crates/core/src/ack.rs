@@ -75,9 +75,10 @@ impl AckToken {
     /// Acknowledges this share; the position is released when every share is acknowledged.
     pub fn ack(mut self) {
         if let Some(node) = self.0.take()
-            && node.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-                node.fire();
-            }
+            && node.pending.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            node.fire();
+        }
     }
 
     /// Splits into `count` shares of the same position. `count == 0` acknowledges at once

@@ -38,46 +38,52 @@ impl<'a> Walker<'a> {
             return;
         }
         if let Some(expected) = schema.get("type")
-            && !type_matches(expected, value) {
-                problems.push(Problem::error(
-                    path,
-                    format!(
-                        "expected {}, found {}",
-                        describe_type(expected),
-                        describe_value(value)
-                    ),
-                ));
-                return;
-            }
+            && !type_matches(expected, value)
+        {
+            problems.push(Problem::error(
+                path,
+                format!(
+                    "expected {}, found {}",
+                    describe_type(expected),
+                    describe_value(value)
+                ),
+            ));
+            return;
+        }
         if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-            && !allowed.contains(value) {
-                problems.push(Problem::error(path, enum_message(value, allowed)));
-                return;
-            }
+            && !allowed.contains(value)
+        {
+            problems.push(Problem::error(path, enum_message(value, allowed)));
+            return;
+        }
         if let Some(constant) = schema.get("const")
-            && constant != value {
-                problems.push(Problem::error(
-                    path,
-                    format!("expected {constant}, found {}", describe_value(value)),
-                ));
-                return;
-            }
+            && constant != value
+        {
+            problems.push(Problem::error(
+                path,
+                format!("expected {constant}, found {}", describe_value(value)),
+            ));
+            return;
+        }
         if let Some(number) = value.as_f64() {
             if let Some(minimum) = schema.get("minimum").and_then(Value::as_f64)
-                && number < minimum {
-                    problems.push(Problem::error(path, format!("must be at least {minimum}")));
-                }
+                && number < minimum
+            {
+                problems.push(Problem::error(path, format!("must be at least {minimum}")));
+            }
             if let Some(maximum) = schema.get("maximum").and_then(Value::as_f64)
-                && number > maximum {
-                    problems.push(Problem::error(path, format!("must be at most {maximum}")));
-                }
+                && number > maximum
+            {
+                problems.push(Problem::error(path, format!("must be at most {maximum}")));
+            }
         }
         if let Some(items) = value.as_array()
-            && let Some(item_schema) = schema.get("items") {
-                for (index, item) in items.iter().enumerate() {
-                    self.check(item_schema, item, &join_index(path, index), problems);
-                }
+            && let Some(item_schema) = schema.get("items")
+        {
+            for (index, item) in items.iter().enumerate() {
+                self.check(item_schema, item, &join_index(path, index), problems);
             }
+        }
         if let Some(object) = value.as_object() {
             self.check_object(schema, object, path, problems);
         } else if let Some(branches) = alternatives(schema) {

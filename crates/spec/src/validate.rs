@@ -131,15 +131,17 @@ impl Rules {
             );
         }
         if let Some(prefix) = prefix
-            && !prefix.is_empty() && !is_identifier(prefix) {
-                self.error(
-                    field(path, "flattenMetadataColumnsPrefix"),
-                    format!(
-                        "{prefix:?} is not a valid prefix (letters, digits and underscores, not \
+            && !prefix.is_empty()
+            && !is_identifier(prefix)
+        {
+            self.error(
+                field(path, "flattenMetadataColumnsPrefix"),
+                format!(
+                    "{prefix:?} is not a valid prefix (letters, digits and underscores, not \
                          starting with a digit)"
-                    ),
-                );
-            }
+                ),
+            );
+        }
     }
 
     fn source(&mut self, source: &SourceSpec, path: &str) {
@@ -176,12 +178,13 @@ impl Rules {
                     }
                 }
                 if let (Some(wait), Some(read)) = (max_wait, read_timeout)
-                    && read <= wait {
-                        self.error(
-                            field(path, "netReadTimeout"),
-                            "netReadTimeout must exceed consumerMaxWait",
-                        );
-                    }
+                    && read <= wait
+                {
+                    self.error(
+                        field(path, "netReadTimeout"),
+                        "netReadTimeout must exceed consumerMaxWait",
+                    );
+                }
                 for (name, value) in [
                     ("fetchMinBytes", c.fetch_min_bytes),
                     ("fetchMaxBytes", c.fetch_max_bytes),
@@ -251,12 +254,13 @@ impl Rules {
                     &c.basic_auth,
                 );
                 if let Some(id) = &c.start_snapshot_id
-                    && id.parse::<u64>().is_err() {
-                        self.error(
-                            field(path, "startSnapshotID"),
-                            format!("{id:?} is not an unsigned integer snapshot id"),
-                        );
-                    }
+                    && id.parse::<u64>().is_err()
+                {
+                    self.error(
+                        field(path, "startSnapshotID"),
+                        format!("{id:?} is not an unsigned integer snapshot id"),
+                    );
+                }
                 if c.incremental_by_snapshot && is_set(&c.query) {
                     self.error(
                         field(path, "query"),
@@ -269,18 +273,19 @@ impl Rules {
             SourceSpec::Stdin(_) => {}
             SourceSpec::Generate(c) => {
                 if let Some(rate) = c.rate_per_second
-                    && !(rate > 0.0 && rate.is_finite()) {
-                        self.error(
-                            field(path, "ratePerSecond"),
-                            "ratePerSecond must be greater than zero",
-                        );
-                    }
+                    && !(rate > 0.0 && rate.is_finite())
+                {
+                    self.error(
+                        field(path, "ratePerSecond"),
+                        "ratePerSecond must be greater than zero",
+                    );
+                }
                 if let Some(template) = &c.template
-                    && let Err(message) = Template::compile(template) {
-                        let (inner, text) =
-                            message.split_once(": ").unwrap_or(("template", &message));
-                        self.error(field(path, inner), text.to_string());
-                    }
+                    && let Err(message) = Template::compile(template)
+                {
+                    let (inner, text) = message.split_once(": ").unwrap_or(("template", &message));
+                    self.error(field(path, inner), text.to_string());
+                }
             }
         }
     }
@@ -599,9 +604,10 @@ impl Rules {
             );
         }
         if let Some(text) = schema
-            && serde_json::from_str::<Value>(text).is_err() {
-                self.error(field(path, "avroSchema"), "avroSchema is not valid JSON");
-            }
+            && serde_json::from_str::<Value>(text).is_err()
+        {
+            self.error(field(path, "avroSchema"), "avroSchema is not valid JSON");
+        }
         let static_schema = is_set(schema) || is_set(schema_file) || schema_secret.is_some();
         if format == KafkaFormat::Avro && !static_schema && registry.is_none() {
             self.error(
@@ -701,12 +707,13 @@ impl Rules {
                 continue;
             }
             if let Some(when) = &step.when
-                && when.trim().is_empty() {
-                    self.error(
-                        field(&path, "when"),
-                        "when must not be empty (remove it to always run the step)",
-                    );
-                }
+                && when.trim().is_empty()
+            {
+                self.error(
+                    field(&path, "when"),
+                    "when must not be empty (remove it to always run the step)",
+                );
+            }
             if step.kind == "router" {
                 self.router(&path, step, &mut route_sinks);
             }
@@ -824,26 +831,29 @@ impl Rules {
             _ => {}
         }
         if let Some(start) = &m.start_time
-            && chrono::DateTime::parse_from_rfc3339(start).is_err() {
-                self.error(
-                    field(path, "startTime"),
-                    format!("{start:?} is not an RFC3339 time such as 2026-01-31T02:00:00Z"),
-                );
-            }
+            && chrono::DateTime::parse_from_rfc3339(start).is_err()
+        {
+            self.error(
+                field(path, "startTime"),
+                format!("{start:?} is not an RFC3339 time such as 2026-01-31T02:00:00Z"),
+            );
+        }
         if let Some(duration) = self.duration(path, "duration", &m.duration)
-            && duration.is_zero() {
-                self.error(
-                    field(path, "duration"),
-                    "duration must be greater than zero",
-                );
-            }
+            && duration.is_zero()
+        {
+            self.error(
+                field(path, "duration"),
+                "duration must be greater than zero",
+            );
+        }
         if let Some(zone) = &m.timezone
-            && zone.parse::<chrono_tz::Tz>().is_err() {
-                self.error(
-                    field(path, "timezone"),
-                    format!("{zone:?} is not an IANA time zone such as Europe/Berlin or UTC"),
-                );
-            }
+            && zone.parse::<chrono_tz::Tz>().is_err()
+        {
+            self.error(
+                field(path, "timezone"),
+                format!("{zone:?} is not an IANA time zone such as Europe/Berlin or UTC"),
+            );
+        }
     }
 
     fn idempotency(&mut self, spec: &DataFlowSpec, route_sinks: &[(String, SinkSpec)]) {

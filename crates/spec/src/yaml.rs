@@ -211,12 +211,13 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
             }
             Event::DocumentEnd => {
                 if let Some(value) = self.root.take()
-                    && !value.is_null() {
-                        self.documents.push(Document {
-                            value,
-                            positions: std::mem::take(&mut self.positions),
-                        });
-                    }
+                    && !value.is_null()
+                {
+                    self.documents.push(Document {
+                        value,
+                        positions: std::mem::take(&mut self.positions),
+                    });
+                }
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let is_key = matches!(
@@ -326,11 +327,13 @@ fn resolve_plain_scalar(text: &str) -> Value {
     let looks_numeric = text
         .trim_start_matches(['+', '-'])
         .starts_with(|c: char| c.is_ascii_digit() || c == '.');
-    if looks_numeric && text.chars().all(|c| "0123456789+-.eE".contains(c))
+    if looks_numeric
+        && text.chars().all(|c| "0123456789+-.eE".contains(c))
         && let Ok(float) = text.parse::<f64>()
-            && let Some(number) = Number::from_f64(float) {
-                return Value::Number(number);
-            }
+        && let Some(number) = Number::from_f64(float)
+    {
+        return Value::Number(number);
+    }
     Value::String(text.to_string())
 }
 

@@ -153,7 +153,12 @@ impl FileSource {
                         _ = context.stopping().cancelled() => return Ok(None),
                     }
                 }
-                Err(e) => return Err(SourceError::Fatal(format!("opening {}: {e}", self.path.display()))),
+                Err(e) => {
+                    return Err(SourceError::Fatal(format!(
+                        "opening {}: {e}",
+                        self.path.display()
+                    )));
+                }
             }
         }
     }

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use dataflow_spec::{LoadedFile, Problem, load_text};
+use anyhow::bail;
+use dataflow_spec::{DataFlow, LoadedFile, Problem, load_text_with};
 
 /// One manifest file, loaded and checked.
 pub struct Manifest {
@@ -34,7 +35,7 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<Manifest>> {
                 .with_context(|| format!("reading {}", path.display()))?;
             Ok(Manifest {
                 path: path.clone(),
-                loaded: load_text(&text),
+                loaded: load_text_with(&text, &dataflow_transform::check),
             })
         })
         .collect()
@@ -43,4 +44,45 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<Manifest>> {
 /// `file:line:col: path: message`, the format editors and CI annotate.
 pub fn format_problem(file: &Path, problem: &Problem) -> String {
     format!("{}:{problem}", file.display())
+}
+
+/// The one DataFlow of the files, after printing every problem to standard error; errors stop
+/// here.
+pub fn single_flow(manifests: &[Manifest]) -> anyhow::Result<DataFlow> {
+    let mut errors = 0;
+    for manifest in manifests {
+        for problem in manifest.problems() {
+            if problem.is_error() {
+                errors += 1;
+            }
+            eprintln!("{}", format_problem(&manifest.path, problem));
+        }
+    }
+    if errors > 0 {
+        bail!("{errors} problem(s) in the DataFlow; nothing was run");
+    }
+    let flows: Vec<&DataFlow> = manifests
+        .iter()
+        .flat_map(|m| m.loaded.flows.iter())
+        .filter_map(|checked| checked.flow.as_ref())
+        .collect();
+    match flows.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => bail!("no DataFlow found in the given files"),
+        many => bail!("found {} DataFlows; one is expected", many.len()),
+    }
+}
+
+/// The chain of a validated DataFlow (its problems were reported by validation already).
+pub fn chain_of(flow: &DataFlow) -> anyhow::Result<std::sync::Arc<dataflow_transform::Chain>> {
+    dataflow_transform::build_chain(flow).map_err(|problems| {
+        anyhow::anyhow!(
+            "{}",
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })
 }

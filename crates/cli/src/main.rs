@@ -6,6 +6,7 @@ mod files;
 mod progress;
 mod run;
 mod terminal;
+mod test_chain;
 mod validate;
 
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run only the transformation chain on sample messages and show where each would go.
+    Test(test_chain::TestArgs),
     /// Print the JSON Schema of a DataFlow manifest (for editor completion).
     Schema,
     /// Measure the engine against a baseline in the same process.
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate { files } => validate::validate(&files),
+        Command::Test(args) => test_chain::test(args),
         Command::Schema => match serde_json::to_string_pretty(dataflow_spec::dataflow_schema()) {
             Ok(text) => {
                 println!("{text}");

@@ -10,7 +10,7 @@ use dataflow_core::{BuildContext, CheckpointStore, FileCheckpointStore, Flow, Ru
 use dataflow_spec::{ChainResolver, DataFlow, SecretResolver, SecretsDir, resolve_secrets};
 use tokio_util::sync::CancellationToken;
 
-use crate::files::{Manifest, format_problem, load};
+use crate::files::{Manifest, chain_of, load, single_flow};
 use crate::progress::Progress;
 
 /// Arguments of `dataflow run`.
@@ -36,42 +36,13 @@ pub struct RunArgs {
 /// Runs the DataFlow of the given files.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let manifests = load(&args.files)?;
-    let flow = checked_flow(&manifests)?;
+    let flow = single_flow(&manifests)?;
     let flow = resolve(&flow, &manifests, args.secrets_dir.as_ref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(run_flow(flow, &args))
-}
-
-/// The one DataFlow of the files, after printing every problem; errors stop here.
-fn checked_flow(manifests: &[Manifest]) -> anyhow::Result<DataFlow> {
-    let mut errors = 0;
-    for manifest in manifests {
-        for problem in manifest.problems() {
-            if problem.is_error() {
-                errors += 1;
-            }
-            eprintln!("{}", format_problem(&manifest.path, problem));
-        }
-    }
-    if errors > 0 {
-        bail!("{errors} problem(s) in the DataFlow; nothing was run");
-    }
-    let flows: Vec<&DataFlow> = manifests
-        .iter()
-        .flat_map(|m| m.loaded.flows.iter())
-        .filter_map(|checked| checked.flow.as_ref())
-        .collect();
-    match flows.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => bail!("no DataFlow found in the given files"),
-        many => bail!(
-            "found {} DataFlows; `dataflow run` runs one at a time",
-            many.len()
-        ),
-    }
 }
 
 fn resolve(
@@ -114,7 +85,7 @@ fn resolve(
 
 async fn run_flow(flow: DataFlow, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let registry = dataflow_connectors::registry();
-    let transformer = dataflow_transform::build_chain(&flow.spec.transformations)?;
+    let transformer = chain_of(&flow)?;
     let context = BuildContext {
         flow: &flow,
         base_dir: std::env::current_dir()?,

@@ -123,11 +123,7 @@ impl Source for GenerateSource {
             let payload = self.render(seq);
             let mut metadata = Map::new();
             metadata.insert("seq".into(), json!(seq));
-            let record = Record {
-                payload: Payload::Json(payload),
-                metadata,
-                timestamp: Utc::now(),
-            };
+            let record = Record::new(Payload::Json(payload), metadata, Utc::now());
             let token = stream.track(json!(seq + 1));
             context.emit(record, token).await?;
             seq += 1;

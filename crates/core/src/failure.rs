@@ -114,9 +114,22 @@ impl FailureRouter {
         true
     }
 
-    /// Whether failures go to an error sink.
-    pub fn has_error_sink(&self) -> bool {
-        self.error_sink.is_some()
+    /// Routes a transformation failure: to the error sink when there is one; otherwise it is
+    /// counted, logged and acknowledged (skipped), and the flow goes on. Returns false when the
+    /// flow stops.
+    pub async fn route_transform_failure(&self, failure: Failure) -> bool {
+        if self.error_sink.is_some() {
+            return self.route(failure).await;
+        }
+        self.stats.add_failed(1);
+        tracing::warn!(
+            stage = %failure.stage,
+            message = %failure.message.record.describe(),
+            reason = %failure.reason,
+            "transformation failed; the message is skipped (configure `errors` to keep it)"
+        );
+        failure.message.ack.ack();
+        true
     }
 }
 
@@ -161,11 +174,11 @@ pub fn error_record(failure: &Failure) -> Record {
     );
     metadata.insert("is_error_message".into(), Value::Bool(true));
     metadata.insert("error_message_approximate".into(), Value::Bool(false));
-    Record {
-        payload: Payload::Json(json!({"error": error, "original_message": original_message})),
+    Record::new(
+        Payload::Json(json!({"error": error, "original_message": original_message})),
         metadata,
-        timestamp: original.timestamp,
-    }
+        original.timestamp,
+    )
 }
 
 #[cfg(test)]

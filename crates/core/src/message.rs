@@ -46,15 +46,35 @@ pub struct Record {
     pub metadata: Metadata,
     /// When the record was produced (source time when known, else read time).
     pub timestamp: DateTime<Utc>,
+    /// The router route that takes this record instead of the main sink (index among every
+    /// route of the chain), set by a `router` step.
+    pub route: Option<usize>,
 }
 
 impl Record {
+    /// A record from its parts, for the main sink.
+    pub fn new(payload: Payload, metadata: Metadata, timestamp: DateTime<Utc>) -> Self {
+        Record {
+            payload,
+            metadata,
+            timestamp,
+            route: None,
+        }
+    }
+
     /// A JSON record with empty metadata, stamped now.
     pub fn json(payload: Value) -> Self {
+        Record::new(Payload::Json(payload), Metadata::new(), Utc::now())
+    }
+
+    /// A copy with the same metadata, timestamp and route, and a null payload (for steps that
+    /// derive several records from one).
+    pub fn clone_without_payload(&self) -> Self {
         Record {
-            payload: Payload::Json(payload),
-            metadata: Metadata::new(),
-            timestamp: Utc::now(),
+            payload: Payload::Json(Value::Null),
+            metadata: self.metadata.clone(),
+            timestamp: self.timestamp,
+            route: self.route,
         }
     }
 

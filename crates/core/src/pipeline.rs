@@ -13,13 +13,13 @@ use tokio_util::sync::CancellationToken;
 use crate::ack::AckToken;
 use crate::batch::{Batcher, Batching};
 use crate::checkpoint::{CheckpointStore, SavePolicy, run_saver};
-use crate::classify::{ErrorType, classify};
 use crate::failure::{Failure, FailureRouter, FlowState, error_record};
 use crate::message::Message;
 use crate::registry::{BuildContext, BuildError, Registry};
 use crate::retry::Backoff;
 use crate::sink::{Rejection, Sink, SinkError};
 use crate::source::{Source, SourceContext, SourceError};
+use crate::stage::{ChainStage, Emitter, Outputs, run_parallel};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::tracker::PositionTracker;
 use crate::transform::Transformer;
@@ -81,6 +81,10 @@ pub struct Flow {
     pub sink: SinkStage,
     /// The error sink and its acknowledgement policy.
     pub error_sink: Option<(SinkStage, AckPolicy)>,
+    /// The sinks of the router routes, in route order.
+    pub routes: Vec<SinkStage>,
+    /// Workers running the chain (`transformWorkers`); order is kept whatever the number.
+    pub transform_workers: usize,
     /// Capacity of every internal channel (`channelBufferSize`).
     pub channel_capacity: usize,
     /// Checkpointing, when `checkpointPersistence` is on.
@@ -143,6 +147,14 @@ impl Flow {
             )),
             None => None,
         };
+        let mut routes = Vec::new();
+        for route in spec.routes() {
+            routes.push(SinkStage {
+                sink: registry.build_sink(&route.sink, context)?,
+                type_name: route.sink.type_name().into(),
+                batching: batching_of(&route.sink),
+            });
+        }
         let interval = dataflow_spec::duration::parse_go_duration(&spec.checkpoint_save_interval)
             .map_err(|e| BuildError(format!("spec.checkpointSaveInterval: {e}")))?;
         let checkpoints = match store {
@@ -163,6 +175,8 @@ impl Flow {
             transformer,
             sink,
             error_sink,
+            routes,
+            transform_workers: spec.transform_workers.clamp(1, 64) as usize,
             channel_capacity: spec.channel_buffer_size.max(1) as usize,
             checkpoints,
         })
@@ -178,6 +192,8 @@ impl Flow {
             transformer,
             mut sink,
             error_sink,
+            mut routes,
+            transform_workers,
             channel_capacity,
             checkpoints,
         } = self;
@@ -198,6 +214,10 @@ impl Flow {
                 &control.shutdown,
             )
             .await?;
+        }
+        for (index, route) in routes.iter_mut().enumerate() {
+            let what = format!("route {index} sink ({})", route.type_name);
+            connect_with_retry(&mut *route.sink, &what, &control.shutdown).await?;
         }
 
         let stored = match &checkpoints {
@@ -221,14 +241,7 @@ impl Flow {
             tracing::info!(flow = %name, %positions, "resuming from checkpoint");
         }
 
-        // An empty chain needs no stage of its own: the source feeds the sink's channel.
         let (sink_tx, sink_rx) = mpsc::channel(channel_capacity);
-        let (source_tx, transform_input) = if transformer.is_identity() {
-            (sink_tx.clone(), None)
-        } else {
-            let (source_tx, source_rx) = mpsc::channel(channel_capacity);
-            (source_tx, Some(source_rx))
-        };
         let mut tasks: Vec<JoinHandle<()>> = Vec::new();
 
         let router = match error_sink {
@@ -266,8 +279,51 @@ impl Flow {
             });
         }
 
+        // The route sinks: full sinks of their own, acknowledging through the same tokens.
+        let mut route_channels = Vec::with_capacity(routes.len());
+        for route in routes {
+            let (route_tx, route_rx) = mpsc::channel(channel_capacity);
+            route_channels.push(route_tx);
+            let worker = SinkWorker {
+                sink: route.sink,
+                type_name: route.type_name,
+                batcher: Batcher::new(route_rx, route.batching),
+                rejections: RejectionTarget::Route(router.clone()),
+                state: Arc::clone(&state),
+                stats: Arc::clone(&stats),
+                counts_as_written: true,
+            };
+            tasks.push(tokio::spawn(worker.run()));
+        }
+        let outputs = Outputs {
+            main: sink_tx,
+            routes: route_channels,
+        };
+        let emitter = if transformer.is_identity() {
+            Emitter::Direct(outputs)
+        } else {
+            let stage = ChainStage {
+                transformer,
+                failures: router.clone(),
+                stats: Arc::clone(&stats),
+                sink_type: sink.type_name.clone(),
+                outputs,
+            };
+            if transform_workers > 1 {
+                let (parallel_tx, parallel_rx) = mpsc::channel(channel_capacity);
+                tasks.push(tokio::spawn(run_parallel(
+                    parallel_rx,
+                    transform_workers,
+                    stage,
+                )));
+                Emitter::Parallel(parallel_tx)
+            } else {
+                Emitter::Inline(stage)
+            }
+        };
+
         let context = SourceContext::new(
-            source_tx,
+            emitter,
             router.clone(),
             tracker.clone(),
             stored,
@@ -287,19 +343,6 @@ impl Flow {
                 }
                 drop(context);
             }));
-        }
-        if let Some(source_rx) = transform_input {
-            tasks.push(tokio::spawn(transform_loop(
-                source_rx,
-                sink_tx,
-                transformer,
-                router.clone(),
-                Arc::clone(&state),
-                Arc::clone(&stats),
-                sink.type_name.clone(),
-            )));
-        } else {
-            drop(sink_tx);
         }
         let worker = SinkWorker {
             sink: sink.sink,
@@ -396,55 +439,6 @@ async fn connect_with_retry(
                     _ = shutdown.cancelled() => {
                         return Err(FlowError::Connect { what: what.into(), reason: format!("{reason} (stopped while retrying)") });
                     }
-                }
-            }
-        }
-    }
-}
-
-async fn transform_loop(
-    mut input: mpsc::Receiver<Message>,
-    output: mpsc::Sender<Message>,
-    transformer: Arc<dyn Transformer>,
-    router: FailureRouter,
-    state: Arc<FlowState>,
-    stats: Arc<Stats>,
-    sink_type: String,
-) {
-    while let Some(message) = input.recv().await {
-        if state.is_aborted() {
-            return;
-        }
-        let Message { record, ack } = message;
-        match transformer.apply(record) {
-            Ok(records) => {
-                if records.is_empty() {
-                    stats.add_filtered(1);
-                }
-                let tokens = ack.split(records.len());
-                for (record, token) in records.into_iter().zip(tokens) {
-                    if output.send(Message::new(record, token)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            Err(failure) => {
-                let failure = *failure;
-                let error_type = match classify(&failure.reason, None) {
-                    ErrorType::Unknown => ErrorType::InvalidData,
-                    other => other,
-                };
-                let routed = router
-                    .route(Failure {
-                        message: Message::new(failure.record, ack),
-                        reason: failure.reason,
-                        error_type,
-                        stage: failure.stage,
-                        original_sink: sink_type.clone(),
-                    })
-                    .await;
-                if !routed {
-                    return;
                 }
             }
         }

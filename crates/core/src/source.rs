@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::ack::AckToken;
 use crate::classify::ErrorType;
 use crate::failure::{Failure, FailureRouter};
 use crate::message::{Message, Record};
+use crate::stage::Emitter;
 use crate::stats::Stats;
 use crate::tracker::{PositionTracker, StreamHandle};
 
@@ -35,7 +35,7 @@ pub trait Source: Send {
 
 /// What a source needs from the engine.
 pub struct SourceContext {
-    output: mpsc::Sender<Message>,
+    output: Emitter,
     failures: FailureRouter,
     tracker: PositionTracker,
     stored: Map<String, Value>,
@@ -47,7 +47,7 @@ pub struct SourceContext {
 impl SourceContext {
     /// A context emitting into `output`; `stored` holds the positions of the last checkpoint.
     pub(crate) fn new(
-        output: mpsc::Sender<Message>,
+        output: Emitter,
         failures: FailureRouter,
         tracker: PositionTracker,
         stored: Map<String, Value>,
@@ -81,11 +81,12 @@ impl SourceContext {
         &self.stop
     }
 
-    /// Sends a record downstream; waits while the pipeline is full (backpressure).
+    /// Sends a record downstream (through the transformation chain); waits while the
+    /// pipeline is full (backpressure).
     pub async fn emit(&self, record: Record, ack: AckToken) -> Result<(), SourceError> {
         self.stats.add_read(1);
         self.output
-            .send(Message::new(record, ack))
+            .emit(Message::new(record, ack))
             .await
             .map_err(|_| SourceError::Closed)
     }

@@ -13,10 +13,14 @@ pub struct TransformFailure {
     pub reason: String,
 }
 
+/// The outcome of the chain for one derived record.
+pub type Derived = Result<Record, Box<TransformFailure>>;
+
 /// Applies the transformation chain to one record.
 pub trait Transformer: Send + Sync {
-    /// Returns the records derived from `record` (none = filtered out).
-    fn apply(&self, record: Record) -> Result<Vec<Record>, Box<TransformFailure>>;
+    /// Appends to `out` every record derived from `record` and every failure (nothing appended
+    /// = filtered out).
+    fn apply(&self, record: Record, out: &mut Vec<Derived>);
 
     /// Whether the chain leaves every record unchanged (lets the engine skip it).
     fn is_identity(&self) -> bool {
@@ -28,8 +32,8 @@ pub trait Transformer: Send + Sync {
 pub struct PassThrough;
 
 impl Transformer for PassThrough {
-    fn apply(&self, record: Record) -> Result<Vec<Record>, Box<TransformFailure>> {
-        Ok(vec![record])
+    fn apply(&self, record: Record, out: &mut Vec<Derived>) {
+        out.push(Ok(record));
     }
 
     fn is_identity(&self) -> bool {

@@ -109,6 +109,8 @@ async fn run(count: u64, error_sink: Option<AckPolicy>, transient_failures: u32)
         transformer: Arc::new(PassThrough),
         sink: stage(main.clone(), 7),
         error_sink: error_sink.map(|policy| (stage(errors.clone(), 4), policy)),
+        routes: Vec::new(),
+        transform_workers: 1,
         channel_capacity: 16,
         checkpoints: Some(Checkpointing {
             store: Arc::clone(&store),
@@ -211,6 +213,8 @@ async fn a_restart_resumes_after_the_committed_position() {
         transformer: Arc::new(PassThrough),
         sink: stage(sink.clone(), 10),
         error_sink: None,
+        routes: Vec::new(),
+        transform_workers: 1,
         channel_capacity: 4,
         checkpoints: Some(Checkpointing {
             store: Arc::clone(&store),

@@ -15,7 +15,7 @@ pub mod template;
 pub mod validate;
 pub mod yaml;
 
-pub use load::{CheckedFlow, LoadedFile, dataflow_schema, load_text};
+pub use load::{CheckedFlow, ExtraCheck, LoadedFile, dataflow_schema, load_text, load_text_with};
 pub use model::*;
 pub use problem::{Problem, Severity};
 pub use secrets::{

@@ -49,8 +49,17 @@ pub fn dataflow_schema() -> &'static Value {
     })
 }
 
+/// Extra rules applied to every decoded DataFlow (the transform crate compiles paths and
+/// conditions this way); problems carry normalised paths like the built-in rules.
+pub type ExtraCheck<'a> = &'a dyn Fn(&DataFlow) -> Vec<Problem>;
+
 /// Parses and checks every document of a YAML or JSON text.
 pub fn load_text(text: &str) -> LoadedFile {
+    load_text_with(text, &|_| Vec::new())
+}
+
+/// Like [`load_text`], with extra rules.
+pub fn load_text_with(text: &str, extra: ExtraCheck) -> LoadedFile {
     let mut loaded = LoadedFile::default();
     let documents = match parse_documents(text) {
         Ok(documents) => documents,
@@ -79,7 +88,7 @@ pub fn load_text(text: &str) -> LoadedFile {
                 }
             }
             Some(KIND) | None => match into_manifest(document) {
-                Some(manifest) => loaded.flows.push(check_manifest(manifest)),
+                Some(manifest) => loaded.flows.push(check_manifest(manifest, extra)),
                 None => loaded.problems.push(Problem::error(
                     "",
                     "not a DataFlow: expected `kind: DataFlow` with a `spec`, or a bare spec \
@@ -108,7 +117,7 @@ fn into_manifest(mut document: Document) -> Option<Document> {
     None
 }
 
-fn check_manifest(mut document: Document) -> CheckedFlow {
+fn check_manifest(mut document: Document, extra: ExtraCheck) -> CheckedFlow {
     let mut problems = Vec::new();
     let (moves, shape_problems) = match document.value.get_mut("spec") {
         Some(spec) => normalise_spec(spec, "spec"),
@@ -120,14 +129,13 @@ fn check_manifest(mut document: Document) -> CheckedFlow {
     problems.extend(shape_problems);
     let schema = dataflow_schema();
     structure::check(schema, schema, &document.value, "", &mut problems);
-    // Route sinks live in free-form transformation configs: check them as sinks.
-    check_route_sinks(schema, &document.value, &mut problems);
 
     let mut flow = None;
     if !problems.iter().any(Problem::is_error) {
         match serde_path_to_error::deserialize::<_, DataFlow>(&document.value) {
             Ok(decoded) => {
                 problems.extend(validate(&decoded));
+                problems.extend(extra(&decoded));
                 flow = Some(decoded);
             }
             Err(error) => {
@@ -146,29 +154,4 @@ fn check_manifest(mut document: Document) -> CheckedFlow {
     problems.sort_by_key(|p| p.position.map(|pos| (pos.line, pos.column)));
     problems.dedup();
     CheckedFlow { flow, problems }
-}
-
-fn check_route_sinks(schema: &Value, manifest: &Value, problems: &mut Vec<Problem>) {
-    let Some(steps) = manifest
-        .pointer("/spec/transformations")
-        .and_then(Value::as_array)
-    else {
-        return;
-    };
-    let sink_schema = serde_json::json!({"$ref": "#/$defs/SinkSpec"});
-    for (index, step) in steps.iter().enumerate() {
-        if step.get("type").and_then(Value::as_str) != Some("router") {
-            continue;
-        }
-        let Some(routes) = step.pointer("/config/routes").and_then(Value::as_array) else {
-            continue;
-        };
-        for (route_index, route) in routes.iter().enumerate() {
-            if let Some(sink) = route.get("sink") {
-                let path =
-                    format!("spec.transformations[{index}].config.routes[{route_index}].sink");
-                structure::check(schema, &sink_schema, sink, &path, problems);
-            }
-        }
-    }
 }

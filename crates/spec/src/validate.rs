@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::duration::parse_go_duration;
 use crate::model::*;
-use crate::problem::{Problem, did_you_mean};
+use crate::problem::Problem;
 use crate::template::Template;
 use crate::yaml::{join_index, join_key};
 
@@ -687,75 +687,69 @@ impl Rules {
         }
     }
 
-    /// Checks transformation types and router routes; returns the route sinks that parsed.
+    /// Checks the router routes and the rules of each step that need no compiling (the
+    /// transform crate compiles paths and conditions); returns the route sinks with their paths.
     fn transformations(&mut self, steps: &[TransformationSpec]) -> Vec<(String, SinkSpec)> {
         let mut route_sinks = Vec::new();
         for (index, step) in steps.iter().enumerate() {
-            let path = join_index("spec.transformations", index);
-            if !TRANSFORMATION_TYPES.contains(&step.kind.as_str()) {
-                let hint = did_you_mean(&step.kind, TRANSFORMATION_TYPES.iter().copied())
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
-                self.error(
-                    field(&path, "type"),
-                    format!(
-                        "unknown transformation type `{}`{hint} (expected one of: {})",
-                        step.kind,
-                        TRANSFORMATION_TYPES.join(", ")
-                    ),
-                );
-                continue;
-            }
-            if let Some(when) = &step.when
-                && when.trim().is_empty()
-            {
-                self.error(
-                    field(&path, "when"),
-                    "when must not be empty (remove it to always run the step)",
-                );
-            }
-            if step.kind == "router" {
-                self.router(&path, step, &mut route_sinks);
+            let path = field(&join_index("spec.transformations", index), "config");
+            match &step.step {
+                Step::Router(router) => {
+                    if router.routes.is_empty() {
+                        self.error(field(&path, "routes"), "router needs at least one route");
+                    }
+                    for (route_index, route) in router.routes.iter().enumerate() {
+                        let route_path = join_index(&field(&path, "routes"), route_index);
+                        let sink_path = field(&route_path, "sink");
+                        self.sink(&route.sink, &field(&sink_path, "config"));
+                        route_sinks.push((sink_path, route.sink.clone()));
+                    }
+                }
+                Step::ReplaceField(c) => {
+                    if !c.include.is_empty() && !c.exclude.is_empty() {
+                        self.error(
+                            field(&path, "exclude"),
+                            "include and exclude cannot be set together",
+                        );
+                    }
+                    if c.renames.is_empty() && c.include.is_empty() && c.exclude.is_empty() {
+                        self.error(
+                            path.clone(),
+                            "replaceField needs renames, include or exclude",
+                        );
+                    }
+                }
+                Step::StructFlatten(c) => {
+                    if c.delimiter.as_deref() == Some("") {
+                        self.error(
+                            field(&path, "delimiter"),
+                            "delimiter must not be empty (omit it for \".\")",
+                        );
+                    }
+                }
+                Step::HoistField(c) => {
+                    if c.field.is_empty() {
+                        self.error(field(&path, "field"), "field is required");
+                    } else if c.field.contains('.') {
+                        self.error(
+                            field(&path, "field"),
+                            "hoistField takes a plain key, without dots",
+                        );
+                    }
+                }
+                Step::Mask(c) if c.mask_char.is_empty() => {
+                    self.error(field(&path, "maskChar"), "maskChar must not be empty");
+                }
+                Step::Cast(c) if c.spec.is_empty() => {
+                    self.error(
+                        field(&path, "spec"),
+                        "cast needs at least one path: type entry",
+                    );
+                }
+                _ => {}
             }
         }
         route_sinks
-    }
-
-    fn router(
-        &mut self,
-        path: &str,
-        step: &TransformationSpec,
-        route_sinks: &mut Vec<(String, SinkSpec)>,
-    ) {
-        let routes_path = field(&field(path, "config"), "routes");
-        let Some(routes) = step.config.get("routes").and_then(Value::as_array) else {
-            self.error(
-                routes_path,
-                "router needs a list of routes, each with condition and sink",
-            );
-            return;
-        };
-        for (index, route) in routes.iter().enumerate() {
-            let route_path = join_index(&routes_path, index);
-            let condition = route
-                .get("condition")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if condition.trim().is_empty() {
-                self.error(field(&route_path, "condition"), "condition is required");
-            }
-            let sink_path = field(&route_path, "sink");
-            match route.get("sink") {
-                None => self.error(sink_path, "sink is required"),
-                Some(sink) => {
-                    if let Ok(sink) = serde_json::from_value::<SinkSpec>(sink.clone()) {
-                        self.sink(&sink, &field(&sink_path, "config"));
-                        route_sinks.push((sink_path, sink));
-                    }
-                    // Structural problems of route sinks are reported by the structure check.
-                }
-            }
-        }
     }
 
     fn top_level(&mut self, spec: &DataFlowSpec) {

@@ -1,53 +1,31 @@
-//! Builds the transformation chain of a DataFlow.
-//!
-//! The eighteen transformation types of the original are specified in `dataflow-spec`
-//! (validation accepts them); their implementations land here with the transformations issue.
-//! Until then a flow that declares steps is refused at start-up with a clear error, rather than
-//! silently passing messages through untransformed.
+//! The transformations of a DataFlow: compiled field paths, the condition language, the
+//! eighteen step types, and the chain that runs them in order.
+
+pub mod chain;
+pub mod condition;
+pub mod path;
+pub mod steps;
+pub mod timefmt;
+pub mod value;
 
 use std::sync::Arc;
 
-use dataflow_core::{PassThrough, Transformer};
-use dataflow_spec::TransformationSpec;
+use dataflow_spec::{DataFlow, Problem};
 
-/// The chain could not be built.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct ChainError {
-    /// Field path of the step.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
+pub use chain::{Chain, Fate};
+pub use condition::Condition;
+pub use path::FieldPath;
+
+/// Compiles the chain of a DataFlow.
+pub fn build_chain(flow: &DataFlow) -> Result<Arc<Chain>, Vec<Problem>> {
+    Chain::compile(&flow.spec.transformations).map(Arc::new)
 }
 
-/// Builds the chain for `steps` (in order).
-pub fn build_chain(steps: &[TransformationSpec]) -> Result<Arc<dyn Transformer>, ChainError> {
-    match steps.first() {
-        None => Ok(Arc::new(PassThrough)),
-        Some(step) => Err(ChainError {
-            path: "spec.transformations[0].type".into(),
-            message: format!(
-                "transformation `{}` is valid but not implemented in this version yet; remove \
-                 the transformations to run the flow",
-                step.kind
-            ),
-        }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty_chain_is_identity_and_steps_are_refused() {
-        assert!(build_chain(&[]).unwrap().is_identity());
-        let step = TransformationSpec {
-            kind: "mask".into(),
-            when: None,
-            config: Default::default(),
-        };
-        let error = build_chain(&[step]).err().unwrap();
-        assert!(error.to_string().contains("transformation `mask`"));
+/// The transformation rules `dataflow validate` adds to the model's own: every path, condition,
+/// format and zone compiles. Use with [`dataflow_spec::load_text_with`].
+pub fn check(flow: &DataFlow) -> Vec<Problem> {
+    match Chain::compile(&flow.spec.transformations) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems,
     }
 }

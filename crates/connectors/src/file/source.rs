@@ -35,11 +35,7 @@ impl FileSource {
     }
 
     fn record(&self, payload: Payload, line: u64, offset: u64) -> Record {
-        let mut record = Record {
-            payload,
-            metadata: Default::default(),
-            timestamp: Utc::now(),
-        };
+        let mut record = Record::new(payload, Default::default(), Utc::now());
         record
             .metadata
             .insert("file".into(), Value::String(self.stream.clone()));

@@ -36,19 +36,15 @@ impl Source for StdinSource {
             metadata.insert("line".into(), json!(number));
             match serde_json::from_str::<Value>(text) {
                 Ok(value) => {
-                    let record = Record {
-                        payload: Payload::Json(value),
-                        metadata,
-                        timestamp: Utc::now(),
-                    };
+                    let record = Record::new(Payload::Json(value), metadata, Utc::now());
                     context.emit(record, AckToken::none()).await?;
                 }
                 Err(error) => {
-                    let record = Record {
-                        payload: Payload::Bytes(Bytes::from(text.to_string())),
+                    let record = Record::new(
+                        Payload::Bytes(Bytes::from(text.to_string())),
                         metadata,
-                        timestamp: Utc::now(),
-                    };
+                        Utc::now(),
+                    );
                     let reason =
                         format!("line {number} of standard input is not valid JSON: {error}");
                     context

@@ -4,6 +4,7 @@
 pub mod builtin;
 pub mod common;
 pub mod connectors;
+pub mod transform;
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ use serde_json::{Map, Value};
 pub use builtin::*;
 pub use common::*;
 pub use connectors::*;
+pub use transform::*;
 
 /// API group/version of the resource.
 pub const API_VERSION: &str = "dataflow.dataflow.io/v1";
@@ -158,6 +160,21 @@ pub struct DataFlowSpec {
     /// Maintenance windows and manual suspension.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<Maintenance>,
+}
+
+impl DataFlowSpec {
+    /// Every router route of the chain, in order: route `i` of this list is the route index a
+    /// `router` step assigns.
+    pub fn routes(&self) -> Vec<&RouteSpec> {
+        self.transformations
+            .iter()
+            .filter_map(|step| match &step.step {
+                Step::Router(router) => Some(router.routes.iter()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
 }
 
 /// A source block, `{type, config}` after normalisation.
@@ -341,42 +358,6 @@ pub enum AckGranularity {
     Batch,
     /// After each message.
     Message,
-}
-
-/// Every transformation type name.
-pub const TRANSFORMATION_TYPES: &[&str] = &[
-    "timestamp",
-    "flatten",
-    "filter",
-    "mask",
-    "router",
-    "select",
-    "remove",
-    "snakeCase",
-    "camelCase",
-    "debeziumUnwrap",
-    "replaceField",
-    "headersToPayload",
-    "structFlatten",
-    "extractField",
-    "hoistField",
-    "cast",
-    "timezone",
-    "insertField",
-];
-
-/// One transformation step, `{type, when?, config}` after normalisation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct TransformationSpec {
-    /// One of the transformation types.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Optional condition; when false the step is skipped and the message passes unchanged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub when: Option<String>,
-    /// The step's settings.
-    #[serde(default)]
-    pub config: Map<String, Value>,
 }
 
 /// Compute resources of the processor container.

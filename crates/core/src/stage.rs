@@ -1,0 +1,185 @@
+//! Between the source and the sinks: the transformation chain, run inline on the source's task
+//! (one worker) or on several workers with the input order restored, and the dispatch of each
+//! result to the main sink, its route sink, or the failure router.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::ack::AckToken;
+use crate::classify::{ErrorType, classify};
+use crate::failure::{Failure, FailureRouter};
+use crate::message::Message;
+use crate::stats::Stats;
+use crate::transform::{Derived, Transformer};
+
+/// Messages per unit of work handed to a parallel worker.
+const CHUNK: usize = 64;
+
+/// The channels of the main sink and of every route sink.
+#[derive(Clone)]
+pub(crate) struct Outputs {
+    pub(crate) main: mpsc::Sender<Message>,
+    pub(crate) routes: Vec<mpsc::Sender<Message>>,
+}
+
+impl Outputs {
+    /// Sends a message to its route's sink (or the main sink). Err when that sink stopped.
+    async fn send(&self, message: Message) -> Result<(), ()> {
+        let channel = match message.record.route {
+            Some(route) if route < self.routes.len() => &self.routes[route],
+            _ => &self.main,
+        };
+        channel.send(message).await.map_err(|_| ())
+    }
+}
+
+/// Applies the chain and delivers what comes out.
+#[derive(Clone)]
+pub(crate) struct ChainStage {
+    pub(crate) transformer: Arc<dyn Transformer>,
+    pub(crate) failures: FailureRouter,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) sink_type: String,
+    pub(crate) outputs: Outputs,
+}
+
+impl ChainStage {
+    /// Runs the chain on one message and delivers the results. False when the flow stops.
+    pub(crate) async fn process(&self, message: Message) -> bool {
+        let Message { record, ack } = message;
+        let mut derived = Vec::with_capacity(1);
+        self.transformer.apply(record, &mut derived);
+        self.deliver(ack, derived).await
+    }
+
+    /// Delivers the results derived from one message, which share its token.
+    pub(crate) async fn deliver(&self, ack: AckToken, derived: Vec<Derived>) -> bool {
+        if derived.is_empty() {
+            self.stats.add_filtered(1);
+        }
+        let tokens = ack.split(derived.len());
+        for (result, token) in derived.into_iter().zip(tokens) {
+            match result {
+                Ok(record) => {
+                    if self
+                        .outputs
+                        .send(Message::new(record, token))
+                        .await
+                        .is_err()
+                    {
+                        return false;
+                    }
+                }
+                Err(failure) => {
+                    let failure = *failure;
+                    let error_type = match classify(&failure.reason, None) {
+                        ErrorType::Unknown => ErrorType::InvalidData,
+                        other => other,
+                    };
+                    let routed = self
+                        .failures
+                        .route_transform_failure(Failure {
+                            message: Message::new(failure.record, token),
+                            reason: failure.reason,
+                            error_type,
+                            stage: failure.stage,
+                            original_sink: self.sink_type.clone(),
+                        })
+                        .await;
+                    if !routed {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Where a source's messages go.
+pub(crate) enum Emitter {
+    /// No transformations: straight to the main sink.
+    Direct(Outputs),
+    /// One worker: the chain runs on the source's own task (no hand-off).
+    Inline(ChainStage),
+    /// Several workers: the parallel stage's input.
+    Parallel(mpsc::Sender<Message>),
+}
+
+impl Emitter {
+    /// Passes one message on. Err when the flow stopped.
+    pub(crate) async fn emit(&self, message: Message) -> Result<(), ()> {
+        match self {
+            Emitter::Direct(outputs) => outputs.send(message).await,
+            Emitter::Inline(stage) => {
+                if stage.process(message).await {
+                    Ok(())
+                } else {
+                    Err(())
+                }
+            }
+            Emitter::Parallel(input) => input.send(message).await.map_err(|_| ()),
+        }
+    }
+}
+
+/// Runs the chain on `workers` tasks. Chunks are dealt to the workers in turn and collected
+/// in the same turn, so results leave in input order (and acks follow it).
+pub(crate) async fn run_parallel(
+    mut input: mpsc::Receiver<Message>,
+    workers: usize,
+    stage: ChainStage,
+) {
+    let mut work = Vec::with_capacity(workers);
+    let mut done = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (work_tx, mut work_rx) = mpsc::channel::<Vec<Message>>(2);
+        let (done_tx, done_rx) = mpsc::channel::<Vec<(AckToken, Vec<Derived>)>>(2);
+        let transformer = Arc::clone(&stage.transformer);
+        tokio::spawn(async move {
+            while let Some(chunk) = work_rx.recv().await {
+                let processed: Vec<(AckToken, Vec<Derived>)> = chunk
+                    .into_iter()
+                    .map(|Message { record, ack }| {
+                        let mut derived = Vec::with_capacity(1);
+                        transformer.apply(record, &mut derived);
+                        (ack, derived)
+                    })
+                    .collect();
+                if done_tx.send(processed).await.is_err() {
+                    return;
+                }
+            }
+        });
+        work.push(work_tx);
+        done.push(done_rx);
+    }
+    let dispatcher = tokio::spawn(async move {
+        let mut turn = 0usize;
+        while let Some(first) = input.recv().await {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            chunk.push(first);
+            while chunk.len() < CHUNK {
+                match input.try_recv() {
+                    Ok(message) => chunk.push(message),
+                    Err(_) => break,
+                }
+            }
+            if work[turn % work.len()].send(chunk).await.is_err() {
+                return;
+            }
+            turn += 1;
+        }
+    });
+    let mut turn = 0usize;
+    while let Some(processed) = done[turn % workers].recv().await {
+        for (ack, derived) in processed {
+            if !stage.deliver(ack, derived).await {
+                dispatcher.abort();
+                return;
+            }
+        }
+        turn += 1;
+    }
+}

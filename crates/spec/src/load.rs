@@ -147,8 +147,12 @@ fn check_manifest(mut document: Document, extra: ExtraCheck) -> CheckedFlow {
     }
     for problem in &mut problems {
         problem.path = moves.written_path(&problem.path);
+        let value_position = (!problem.about_key)
+            .then(|| document.positions.find_value(&problem.path))
+            .flatten();
         problem.position = problem
             .position
+            .or(value_position)
             .or_else(|| document.positions.find(&problem.path));
     }
     problems.sort_by_key(|p| p.position.map(|pos| (pos.line, pos.column)));

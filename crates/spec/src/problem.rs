@@ -24,6 +24,8 @@ pub struct Problem {
     pub severity: Severity,
     /// Where the field (or its nearest written ancestor) is, when known.
     pub position: Option<Position>,
+    /// The problem is the key itself (an unknown field), not its value: point at the key.
+    pub about_key: bool,
 }
 
 impl Problem {
@@ -34,6 +36,15 @@ impl Problem {
             message: message.into(),
             severity: Severity::Error,
             position: None,
+            about_key: false,
+        }
+    }
+
+    /// An error about a key that should not be there.
+    pub fn unknown_key(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            about_key: true,
+            ..Problem::error(path, message)
         }
     }
 

@@ -155,8 +155,16 @@ fn normalise_block(
         return;
     };
     let typed_key = typed_key_in(object, &type_name);
-    match (object.contains_key("config"), typed_key) {
-        (true, Some(key)) => problems.push(Problem::error(
+    // The older name of a transformation type.
+    let type_name = match (kind, type_name.as_str()) {
+        (BlockKind::Transformation, "headerFrom") => {
+            object.insert("type".into(), Value::String("headersToPayload".into()));
+            "headersToPayload".to_string()
+        }
+        _ => type_name,
+    };
+    match (object.contains_key("config"), typed_key.clone()) {
+        (true, Some(key)) => problems.push(Problem::unknown_key(
             join_key(path, &key),
             format!("use either `config` or `{key}` for the settings of this block, not both"),
         )),
@@ -171,7 +179,8 @@ fn normalise_block(
         }
         (true, None) => {}
     }
-    let allowed: Vec<&str> = ["type", "config", type_name.as_str()]
+    let written_type = typed_key.clone().unwrap_or_else(|| type_name.clone());
+    let allowed: Vec<&str> = ["type", "config", type_name.as_str(), written_type.as_str()]
         .into_iter()
         .chain(kind.extra_keys().iter().copied())
         .collect();
@@ -192,7 +201,7 @@ fn normalise_block(
                     .collect::<String>()
             ),
         };
-        problems.push(Problem::error(join_key(path, &key), message));
+        problems.push(Problem::unknown_key(join_key(path, &key), message));
         object.remove(&key);
     }
 }

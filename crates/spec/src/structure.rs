@@ -182,7 +182,7 @@ impl<'a> Walker<'a> {
                                     .join(", ")
                             ),
                         };
-                        problems.push(Problem::error(field_path, message));
+                        problems.push(Problem::unknown_key(field_path, message));
                     }
                 },
             }

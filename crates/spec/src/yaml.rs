@@ -21,11 +21,15 @@ pub struct Position {
 /// `spec.transformations[0]`). The root has the empty path.
 #[derive(Debug, Clone, Default)]
 pub struct Positions {
+    /// Where each mapping key (or sequence item) was written.
     by_path: HashMap<String, Position>,
+    /// Where each scalar value was written.
+    values: HashMap<String, Position>,
 }
 
 impl Positions {
-    /// The position of the node at `path`, or of its nearest ancestor that exists.
+    /// The position of the node at `path` (its key, for mapping entries), or of its nearest
+    /// ancestor that exists.
     pub fn find(&self, path: &str) -> Option<Position> {
         let mut current = path;
         loop {
@@ -39,17 +43,23 @@ impl Positions {
         }
     }
 
+    /// The position of the scalar value at exactly `path`, if it is a scalar.
+    pub fn find_value(&self, path: &str) -> Option<Position> {
+        self.values.get(path).copied()
+    }
+
     /// Records that the nodes under `from` are also reachable under `to` (used when a block is
     /// moved during normalisation, for example `source.postgresql` → `source.config`).
     pub fn alias_prefix(&mut self, from: &str, to: &str) {
-        let moved: Vec<(String, Position)> = self
-            .by_path
-            .iter()
-            .filter_map(|(path, position)| {
-                rebase(path, from, to).map(|new_path| (new_path, *position))
-            })
-            .collect();
-        self.by_path.extend(moved);
+        for map in [&mut self.by_path, &mut self.values] {
+            let moved: Vec<(String, Position)> = map
+                .iter()
+                .filter_map(|(path, position)| {
+                    rebase(path, from, to).map(|new_path| (new_path, *position))
+                })
+                .collect();
+            map.extend(moved);
+        }
     }
 
     fn insert(&mut self, path: String, position: Position) {
@@ -239,6 +249,10 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
                     return;
                 }
                 if let Some(path) = self.next_path() {
+                    self.positions
+                        .values
+                        .entry(path.clone())
+                        .or_insert(position_of(span));
                     self.positions.insert(path, position_of(span));
                 }
                 let forced_string = tag

@@ -102,7 +102,7 @@ fn validate_rejects_broken_variants_naming_each_field() {
 }
 
 #[test]
-fn quickstart_prints_ten_records() {
+fn quickstart_prints_transformed_records() {
     let dir = tempfile::tempdir().unwrap();
     let output = dataflow(
         dir.path(),
@@ -116,14 +116,117 @@ fn quickstart_prints_ten_records() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(records.len(), 10);
-    assert_eq!(records[0]["id"], 0);
-    assert_eq!(records[9]["id"], 9);
-    assert!(records[0]["orderId"].as_str().unwrap().len() == 36);
+    assert!(!records.is_empty() && records.len() <= 10, "{records:?}");
+    for record in &records {
+        assert_ne!(record["status"], "cancelled", "filtered out");
+        assert_eq!(
+            record["order_id"].as_str().unwrap().len(),
+            36,
+            "snake_case keys: {record}"
+        );
+        assert!(
+            record["customer"]["email"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .all(|c| c == '*'),
+            "masked: {record}"
+        );
+        assert!(record["processed_at"].is_string());
+        assert!(record.get("orderId").is_none());
+    }
     assert!(
         text(&output.stderr).contains("done in"),
         "summary expected: {}",
         text(&output.stderr)
+    );
+}
+
+fn copy_router_example(dir: &Path) {
+    std::fs::create_dir_all(dir.join("examples")).unwrap();
+    for file in ["router.yaml", "orders-with-lines.jsonl"] {
+        std::fs::copy(
+            repo().join("examples").join(file),
+            dir.join("examples").join(file),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn test_command_shows_routes_drops_and_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_router_example(dir.path());
+    let output = dataflow(
+        dir.path(),
+        &[
+            "test",
+            "examples/router.yaml",
+            "--input",
+            "examples/orders-with-lines.jsonl",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines[0].starts_with("#1 → main (file): {\"order\":1"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("#1 → route 0 ($.qty >= 10 || $.price > 100 → file): "),
+        "{stdout}"
+    );
+    assert!(lines[2].starts_with("#2 → route 0"), "{stdout}");
+    assert!(
+        lines[3].starts_with("#3 ✗ transform:1:cast failed: qty: cannot cast \"many\" to int64"),
+        "{stdout}"
+    );
+
+    std::fs::write(dir.path().join("filter.yaml"), "source: {type: stdin}\nsink: {type: stdout}\ntransformations:\n  - type: filter\n    config: {condition: $.keep}\n").unwrap();
+    std::fs::write(dir.path().join("in.jsonl"), "{\"keep\": false}\nnot json\n").unwrap();
+    let output = dataflow(dir.path(), &["test", "filter.yaml", "--input", "in.jsonl"]);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("#1 ✗ dropped by step 0 (filter)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("#2 ✗ not a sample message"), "{stdout}");
+    assert!(!output.status.success());
+}
+
+#[test]
+fn router_example_writes_each_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_router_example(dir.path());
+    let output = dataflow(dir.path(), &["run", "examples/router.yaml"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let out = |name: &str| json_lines(&dir.path().join(".dataflow/out").join(name));
+    let skus = |values: Vec<Value>| {
+        values
+            .iter()
+            .map(|v| v["sku"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(skus(out("lines.jsonl")), ["A-1"]);
+    assert_eq!(skus(out("big-lines.jsonl")), ["B-7", "C-3"]);
+    let errors = out("errors.jsonl");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["error"]["stage"], "transform:1:cast");
+    assert_eq!(errors[0]["original_message"]["sku"], "D-4");
+    // Every line was acknowledged: the checkpoint is at the end of the input.
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            dir.path()
+                .join(".dataflow/state/default_router-example.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        state["file"]["streams"]["examples/orders-with-lines.jsonl"]["line"],
+        3
     );
 }
 
@@ -500,7 +603,7 @@ fn json_logs_are_structured() {
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .find(|entry| entry["fields"]["message"] == "flow finished")
         .expect("a JSON log line for the end of the flow");
-    assert_eq!(finished["fields"]["written"], 10);
+    assert_eq!(finished["fields"]["read"], 10);
     assert_eq!(finished["level"], "INFO");
 }
 

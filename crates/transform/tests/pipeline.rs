@@ -1,0 +1,299 @@
+//! The chain inside the engine: route sinks share the ack barrier, parallel workers keep input
+//! order, transformation failures reach the error sink (or are skipped without one).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dataflow_core::batch::Batching;
+use dataflow_core::checkpoint::SavePolicy;
+use dataflow_core::pipeline::Checkpointing;
+use dataflow_core::{
+    CheckpointStore, Flow, MemoryCheckpointStore, Message, Payload, Record, Rejection, RunControl,
+    Sink, SinkError, SinkStage, Source, SourceContext, SourceError, Transformer,
+};
+use dataflow_spec::{AckPolicy, load_text_with};
+use dataflow_transform::Chain;
+use serde_json::{Value, json};
+
+struct Numbers {
+    count: u64,
+}
+
+#[async_trait]
+impl Source for Numbers {
+    async fn run(&mut self, context: &SourceContext) -> Result<(), SourceError> {
+        let stream = context.stream("numbers");
+        for n in 0..self.count {
+            let record = Record::json(
+                json!({"n": n, "parts": [{"part": "a"}, {"part": "b"}], "amount": if n % 7 == 3 { json!("oops") } else { json!(n.to_string()) }}),
+            );
+            context.emit(record, stream.track(json!(n + 1))).await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Default)]
+struct Collecting {
+    written: Arc<Mutex<Vec<Value>>>,
+    always_fail: bool,
+}
+
+#[async_trait]
+impl Sink for Collecting {
+    async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
+        if self.always_fail {
+            return Err(SinkError::Transient("connection refused".into()));
+        }
+        let mut written = self.written.lock().unwrap();
+        for message in batch {
+            let Payload::Json(value) = &message.record.payload else {
+                panic!()
+            };
+            written.push(value.clone());
+        }
+        Ok(Vec::new())
+    }
+}
+
+fn chain(steps: &str) -> Arc<dyn Transformer> {
+    let text =
+        format!("source: {{type: stdin}}\nsink: {{type: stdout}}\ntransformations:\n{steps}");
+    let loaded = load_text_with(&text, &dataflow_transform::check);
+    assert!(
+        !loaded.flows[0].has_errors(),
+        "{:?}",
+        loaded.flows[0].problems
+    );
+    Arc::new(Chain::compile(&loaded.flows[0].flow.as_ref().unwrap().spec.transformations).unwrap())
+}
+
+fn stage(sink: Collecting) -> SinkStage {
+    SinkStage {
+        sink: Box::new(sink),
+        type_name: "test".into(),
+        batching: Batching::Sized {
+            size: 16,
+            interval: Some(Duration::from_millis(20)),
+        },
+    }
+}
+
+struct Setup {
+    count: u64,
+    steps: &'static str,
+    workers: usize,
+    routes: Vec<Collecting>,
+    error_sink: Option<Collecting>,
+}
+
+struct Outcome {
+    result: Result<dataflow_core::StatsSnapshot, dataflow_core::FlowError>,
+    committed: u64,
+}
+
+async fn run(setup: Setup, main: &Collecting, control: RunControl) -> Outcome {
+    let store: Arc<dyn CheckpointStore> = Arc::new(MemoryCheckpointStore::default());
+    let flow = Flow {
+        name: "t/flow".into(),
+        source: Box::new(Numbers { count: setup.count }),
+        source_type: "numbers".into(),
+        transformer: chain(setup.steps),
+        sink: stage(main.clone()),
+        error_sink: setup
+            .error_sink
+            .map(|sink| (stage(sink), AckPolicy::AfterWrite)),
+        routes: setup.routes.into_iter().map(stage).collect(),
+        transform_workers: setup.workers,
+        channel_capacity: 32,
+        checkpoints: Some(Checkpointing {
+            store: Arc::clone(&store),
+            policy: SavePolicy {
+                interval: Duration::from_millis(5),
+                on_every_commit: true,
+            },
+            reset: false,
+        }),
+    };
+    let result = flow.run(control).await;
+    let committed = store
+        .get("t/flow", "numbers")
+        .await
+        .unwrap()
+        .and_then(|v| v["streams"]["numbers"].as_u64())
+        .unwrap_or(0);
+    Outcome { result, committed }
+}
+
+const SPLIT_AND_ROUTE: &str = "  - type: flatten\n    config: {field: parts}\n  - type: router\n    config:\n      routes:\n        - condition: \"$.part == 'b'\"\n          sink: {type: stdout}\n";
+
+#[tokio::test]
+async fn routed_copies_and_main_copies_both_land() {
+    let main = Collecting::default();
+    let route = Collecting::default();
+    let outcome = run(
+        Setup {
+            count: 200,
+            steps: SPLIT_AND_ROUTE,
+            workers: 1,
+            routes: vec![route.clone()],
+            error_sink: None,
+        },
+        &main,
+        RunControl::default(),
+    )
+    .await;
+    outcome.result.unwrap();
+    assert_eq!(outcome.committed, 200);
+    let main = main.written.lock().unwrap();
+    let routed = route.written.lock().unwrap();
+    assert_eq!(main.len(), 200);
+    assert_eq!(routed.len(), 200);
+    assert!(main.iter().all(|v| v["part"] == "a") && routed.iter().all(|v| v["part"] == "b"));
+}
+
+#[tokio::test]
+async fn a_position_waits_for_its_routed_copy() {
+    // The route sink never succeeds: main copies are written, but no source position may be
+    // committed, because each input's routed copy is not written.
+    let main = Collecting::default();
+    let route = Collecting {
+        always_fail: true,
+        ..Default::default()
+    };
+    let control = RunControl {
+        shutdown_timeout: Duration::from_millis(300),
+        ..RunControl::default()
+    };
+    let shutdown = control.shutdown.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        shutdown.cancel();
+    });
+    let outcome = run(
+        Setup {
+            count: 50,
+            steps: SPLIT_AND_ROUTE,
+            workers: 1,
+            routes: vec![route],
+            error_sink: None,
+        },
+        &main,
+        control,
+    )
+    .await;
+    assert!(
+        outcome.result.is_err(),
+        "the stop deadline passes while the route sink retries"
+    );
+    assert!(
+        !main.written.lock().unwrap().is_empty(),
+        "main copies were written"
+    );
+    assert_eq!(
+        outcome.committed, 0,
+        "nothing committed past an unwritten routed copy"
+    );
+}
+
+#[tokio::test]
+async fn parallel_workers_keep_input_order() {
+    let steps = "  - type: filter\n    config: {condition: \"$.n != 5\"}\n  - type: flatten\n    config: {field: parts}\n  - type: snakeCase\n    config: {deep: true}\n  - type: insertField\n    config: {fields: {seenBy: chain}}\n";
+    let mut sequences = Vec::new();
+    for workers in [1, 4] {
+        let main = Collecting::default();
+        let outcome = run(
+            Setup {
+                count: 3000,
+                steps,
+                workers,
+                routes: vec![],
+                error_sink: None,
+            },
+            &main,
+            RunControl::default(),
+        )
+        .await;
+        let stats = outcome.result.unwrap();
+        assert_eq!(stats.filtered, 1);
+        assert_eq!(outcome.committed, 3000);
+        let written = main.written.lock().unwrap().clone();
+        assert_eq!(written.len(), 2 * 2999);
+        sequences.push(written);
+    }
+    assert_eq!(
+        sequences[0], sequences[1],
+        "4 workers produce exactly the order of 1"
+    );
+    let numbers: Vec<u64> = sequences[1]
+        .iter()
+        .map(|v| v["n"].as_u64().unwrap())
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] <= w[1]));
+}
+
+const CAST: &str = "  - type: select\n    config: {fields: [n, amount]}\n  - type: cast\n    config: {spec: {amount: int64}}\n";
+
+#[tokio::test]
+async fn transform_failures_go_to_the_error_sink_with_step_and_reason() {
+    for workers in [1, 3] {
+        let main = Collecting::default();
+        let errors = Collecting::default();
+        let outcome = run(
+            Setup {
+                count: 100,
+                steps: CAST,
+                workers,
+                routes: vec![],
+                error_sink: Some(errors.clone()),
+            },
+            &main,
+            RunControl::default(),
+        )
+        .await;
+        let stats = outcome.result.unwrap();
+        let failed: Vec<u64> = (0..100).filter(|n| n % 7 == 3).collect();
+        assert_eq!(stats.failed, failed.len() as u64);
+        assert_eq!(main.written.lock().unwrap().len(), 100 - failed.len());
+        let errors = errors.written.lock().unwrap();
+        assert_eq!(errors.len(), failed.len());
+        for (record, n) in errors.iter().zip(&failed) {
+            assert_eq!(record["error"]["stage"], "transform:1:cast");
+            assert_eq!(
+                record["error"]["message"],
+                "amount: cannot cast \"oops\" to int64"
+            );
+            assert_eq!(
+                record["original_message"],
+                json!({"n": n, "amount": "oops"})
+            );
+        }
+        assert_eq!(
+            outcome.committed, 100,
+            "afterWrite acknowledges the failed ones too"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_error_sink_transform_failures_are_skipped_and_the_flow_goes_on() {
+    let main = Collecting::default();
+    let outcome = run(
+        Setup {
+            count: 100,
+            steps: CAST,
+            workers: 1,
+            routes: vec![],
+            error_sink: None,
+        },
+        &main,
+        RunControl::default(),
+    )
+    .await;
+    let stats = outcome.result.expect("the flow goes on");
+    let failed = (0..100u64).filter(|n| n % 7 == 3).count();
+    assert_eq!(stats.failed, failed as u64);
+    assert_eq!(main.written.lock().unwrap().len(), 100 - failed);
+    assert_eq!(outcome.committed, 100);
+}

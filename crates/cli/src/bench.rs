@@ -31,6 +31,16 @@ enum BenchKind {
         #[arg(long, default_value_t = 100)]
         channel_buffer_size: u32,
     },
+    /// A six-step chain (filter, mask, select, snakeCase, timestamp, insertField) on one
+    /// thread, against parsing the same messages from JSON text.
+    Transform {
+        /// Messages to transform.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        /// Approximate size of each message as JSON.
+        #[arg(long, default_value_t = 500)]
+        payload_bytes: usize,
+    },
 }
 
 /// Runs a benchmark and prints its figures.
@@ -41,6 +51,10 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             payload_bytes,
             channel_buffer_size,
         } => generate_null(count, payload_bytes, channel_buffer_size),
+        BenchKind::Transform {
+            count,
+            payload_bytes,
+        } => transform(count, payload_bytes),
     }
 }
 
@@ -177,5 +191,120 @@ fn generate_null(
         ),
         None => println!("peak RSS during the pipeline run    : unavailable (no /proc)"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The chain measured by `bench transform`.
+const SIX_STEPS: &str = r#"
+  - type: filter
+    config: {condition: "$.amount > 0"}
+  - type: mask
+    config: {fields: [customer.email], keepLength: true}
+  - type: select
+    config: {fields: [id, orderId, customer, amount, currency, status, createdAt, items]}
+  - type: snakeCase
+    config: {deep: true}
+  - type: timestamp
+    config: {fieldName: processed_at}
+  - type: insertField
+    config: {fields: {source: dataflow, sequence: "${metadata.seq}"}}
+"#;
+
+fn transform(count: u64, payload_bytes: usize) -> anyhow::Result<ExitCode> {
+    use dataflow_core::Record;
+    use dataflow_transform::{Chain, Fate};
+
+    const POOL: usize = 10_000;
+    let template = template_of_size(payload_bytes)?;
+    let config = GenerateSourceConfig {
+        template: Some(template),
+        ..Default::default()
+    };
+    let mut generator = GenerateSource::new(&config).map_err(|e| anyhow::anyhow!(e))?;
+    let pool: Vec<Record> = (0..POOL as u64)
+        .map(|seq| {
+            let mut record = Record::json(generator.render(seq));
+            record.metadata.insert("seq".into(), json!(seq));
+            record
+        })
+        .collect();
+    let texts: Vec<Vec<u8>> = pool
+        .iter()
+        .map(|r| match &r.payload {
+            dataflow_core::Payload::Json(v) => serde_json::to_vec(v).expect("serialises"),
+            dataflow_core::Payload::Bytes(b) => b.to_vec(),
+        })
+        .collect();
+    let average_len = texts.iter().map(Vec::len).sum::<usize>() / POOL;
+
+    let manifest =
+        format!("source: {{type: stdin}}\nsink: {{type: stdout}}\ntransformations:{SIX_STEPS}");
+    let loaded = dataflow_spec::load_text_with(&manifest, &dataflow_transform::check);
+    let flow = loaded
+        .flows
+        .first()
+        .and_then(|f| f.flow.clone())
+        .context("the bench chain is invalid")?;
+    let chain = Chain::compile(&flow.spec.transformations).map_err(|p| {
+        anyhow::anyhow!(
+            "{}",
+            p.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+
+    // Baseline: parse the same messages from JSON text (what any source pays per message).
+    let started = Instant::now();
+    let mut parsed = 0u64;
+    while parsed < count {
+        for text in texts
+            .iter()
+            .take((count - parsed).min(POOL as u64) as usize)
+        {
+            let value: Value = serde_json::from_slice(text)?;
+            std::hint::black_box(value);
+            parsed += 1;
+        }
+    }
+    let baseline_seconds = started.elapsed().as_secs_f64();
+
+    // The chain: records are copied from the pool outside the timed part.
+    let mut chain_seconds = 0.0;
+    let mut done = 0u64;
+    let mut outputs = 0u64;
+    let mut fates = Vec::with_capacity(POOL);
+    while done < count {
+        let take = (count - done).min(POOL as u64) as usize;
+        let batch: Vec<Record> = pool[..take].to_vec();
+        let started = Instant::now();
+        for record in batch {
+            chain.run(record, &mut fates);
+            // Count and drop the outputs inside the timed part, as a sink would.
+            outputs += fates
+                .drain(..)
+                .filter(|f| matches!(f, Fate::Out(_)))
+                .count() as u64;
+        }
+        chain_seconds += started.elapsed().as_secs_f64();
+        done += take as u64;
+    }
+    if outputs != count {
+        bail!("the chain let {outputs} of {count} messages through");
+    }
+    let baseline_rate = count as f64 / baseline_seconds;
+    let chain_rate = count as f64 / chain_seconds;
+    println!(
+        "transform chain (filter, mask, select, snakeCase, timestamp, insertField): {count} messages of {average_len} bytes, one thread"
+    );
+    println!(
+        "baseline  (parse the JSON text)    : {baseline_rate:>12.0} msg/s  {baseline_seconds:.2}s"
+    );
+    println!("chain     (six steps)              : {chain_rate:>12.0} msg/s  {chain_seconds:.2}s");
+    println!(
+        "ratio chain / parse                : {:>12.2}",
+        chain_rate / baseline_rate
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -687,66 +687,23 @@ impl Rules {
         }
     }
 
-    /// Checks the router routes and the rules of each step that need no compiling (the
-    /// transform crate compiles paths and conditions); returns the route sinks with their paths.
+    /// Checks the router routes' sinks (the rules of each step — paths, conditions, formats,
+    /// exclusive fields — are the transform crate's, which compiles them); returns the route
+    /// sinks with their paths.
     fn transformations(&mut self, steps: &[TransformationSpec]) -> Vec<(String, SinkSpec)> {
         let mut route_sinks = Vec::new();
         for (index, step) in steps.iter().enumerate() {
             let path = field(&join_index("spec.transformations", index), "config");
-            match &step.step {
-                Step::Router(router) => {
-                    if router.routes.is_empty() {
-                        self.error(field(&path, "routes"), "router needs at least one route");
-                    }
-                    for (route_index, route) in router.routes.iter().enumerate() {
-                        let route_path = join_index(&field(&path, "routes"), route_index);
-                        let sink_path = field(&route_path, "sink");
-                        self.sink(&route.sink, &field(&sink_path, "config"));
-                        route_sinks.push((sink_path, route.sink.clone()));
-                    }
+            if let Step::Router(router) = &step.step {
+                if router.routes.is_empty() {
+                    self.error(field(&path, "routes"), "router needs at least one route");
                 }
-                Step::ReplaceField(c) => {
-                    if !c.include.is_empty() && !c.exclude.is_empty() {
-                        self.error(
-                            field(&path, "exclude"),
-                            "include and exclude cannot be set together",
-                        );
-                    }
-                    if c.renames.is_empty() && c.include.is_empty() && c.exclude.is_empty() {
-                        self.error(
-                            path.clone(),
-                            "replaceField needs renames, include or exclude",
-                        );
-                    }
+                for (route_index, route) in router.routes.iter().enumerate() {
+                    let route_path = join_index(&field(&path, "routes"), route_index);
+                    let sink_path = field(&route_path, "sink");
+                    self.sink(&route.sink, &field(&sink_path, "config"));
+                    route_sinks.push((sink_path, route.sink.clone()));
                 }
-                Step::StructFlatten(c) => {
-                    if c.delimiter.as_deref() == Some("") {
-                        self.error(
-                            field(&path, "delimiter"),
-                            "delimiter must not be empty (omit it for \".\")",
-                        );
-                    }
-                }
-                Step::HoistField(c) => {
-                    if c.field.is_empty() {
-                        self.error(field(&path, "field"), "field is required");
-                    } else if c.field.contains('.') {
-                        self.error(
-                            field(&path, "field"),
-                            "hoistField takes a plain key, without dots",
-                        );
-                    }
-                }
-                Step::Mask(c) if c.mask_char.is_empty() => {
-                    self.error(field(&path, "maskChar"), "maskChar must not be empty");
-                }
-                Step::Cast(c) if c.spec.is_empty() => {
-                    self.error(
-                        field(&path, "spec"),
-                        "cast needs at least one path: type entry",
-                    );
-                }
-                _ => {}
             }
         }
         route_sinks

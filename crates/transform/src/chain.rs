@@ -100,10 +100,10 @@ impl Chain {
 
     fn run_from(&self, start: usize, mut record: Record, fates: &mut Vec<Fate>) {
         for (position, step) in self.steps.iter().enumerate().skip(start) {
-            if let Some(when) = &step.when {
-                if !when.matches(&record) {
-                    continue;
-                }
+            if let Some(when) = &step.when
+                && !when.matches(&record)
+            {
+                continue;
             }
             match step.transformation.apply(&mut record) {
                 Ok(Effect::Keep) => {}

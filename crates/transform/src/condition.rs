@@ -147,6 +147,22 @@ impl Operand {
 }
 
 fn compare(value: &Value, operator: Operator, literal: &Literal) -> bool {
+    if let (Value::Number(number), Some(right)) = (value, literal.number)
+        && !matches!(
+            operator,
+            Operator::Equal | Operator::NotEqual | Operator::Matches
+        )
+    {
+        let Some(order) = number.as_f64().and_then(|left| left.partial_cmp(&right)) else {
+            return false;
+        };
+        return match operator {
+            Operator::Less => order.is_lt(),
+            Operator::LessOrEqual => order.is_le(),
+            Operator::Greater => order.is_gt(),
+            _ => order.is_ge(),
+        };
+    }
     let text = text_of(value);
     match operator {
         Operator::Equal => text == literal.text,

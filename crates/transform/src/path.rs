@@ -150,8 +150,8 @@ impl FieldPath {
         let rest = (!rest.is_empty()).then(|| FieldPath {
             text: self
                 .text
-                .splitn(2, '.')
-                .nth(1)
+                .split_once('.')
+                .map(|x| x.1)
                 .unwrap_or_default()
                 .to_string(),
             segments: rest.to_vec(),
@@ -288,6 +288,29 @@ impl FieldPath {
                 (*index < items.len()).then(|| items.remove(*index))
             }
             (Segment::Key { name, .. }, Value::Object(object)) => object.shift_remove(name),
+            _ => None,
+        }
+    }
+
+    /// Like [`FieldPath::take`], but may reorder the keys left in the parent object (faster;
+    /// for callers that discard the parent anyway).
+    pub fn take_unordered(&self, root: &mut Value) -> Option<Value> {
+        let (last, parents) = self.segments.split_last()?;
+        let mut parent = root;
+        for segment in parents {
+            parent = step_mut(segment, parent)?;
+        }
+        match (last, parent) {
+            (
+                Segment::Key {
+                    index: Some(index), ..
+                },
+                Value::Array(items),
+            )
+            | (Segment::Index(index), Value::Array(items)) => {
+                (*index < items.len()).then(|| items.remove(*index))
+            }
+            (Segment::Key { name, .. }, Value::Object(object)) => object.swap_remove(name),
             _ => None,
         }
     }
@@ -489,13 +512,11 @@ fn remove_at(segments: &[Segment], value: &mut Value) -> usize {
                 },
                 Value::Array(items),
             )
-            | (Segment::Index(index), Value::Array(items)) => {
-                if *index < items.len() {
-                    items.remove(*index);
-                    1
-                } else {
-                    0
-                }
+            | (Segment::Index(index), Value::Array(items))
+                if *index < items.len() =>
+            {
+                items.remove(*index);
+                1
             }
             _ => 0,
         },

@@ -81,7 +81,7 @@ fn timestamp_docs_examples() {
         "RFC3339 without fraction: {stamp}"
     );
     assert_eq!(
-        out.as_object().unwrap().keys().last().unwrap(),
+        out.as_object().unwrap().keys().next_back().unwrap(),
         "processed_at",
         "appended, order kept"
     );
@@ -982,4 +982,12 @@ fn non_json_payloads_pass_unchanged() {
         run_record(&chain(steps), record),
         vec![json!({"bytes": "not json"})]
     );
+}
+
+#[test]
+fn each_problem_is_reported_once() {
+    let found = problems(
+        "  - type: replaceField\n    config: {include: [a], exclude: [b]}\n  - type: mask\n    config: {fields: [a], maskChar: \"\"}\n",
+    );
+    assert_eq!(found.len(), 2, "{found:#?}");
 }

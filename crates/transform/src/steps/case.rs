@@ -10,6 +10,8 @@ use super::{ConfigProblem, Effect, Transformation};
 struct Rename {
     deep: bool,
     rename: fn(&str) -> String,
+    /// Whether `rename` would change the key (a cheap check, no allocation).
+    changes: fn(&str) -> bool,
 }
 
 pub(super) fn compile_snake(
@@ -18,6 +20,7 @@ pub(super) fn compile_snake(
     Ok(Box::new(Rename {
         deep: config.deep,
         rename: snake_case,
+        changes: |key| key.chars().any(char::is_uppercase),
     }))
 }
 
@@ -27,6 +30,7 @@ pub(super) fn compile_camel(
     Ok(Box::new(Rename {
         deep: config.deep,
         rename: camel_case,
+        changes: |key| camel_case(key) != key,
     }))
 }
 
@@ -47,13 +51,23 @@ impl Rename {
     fn rename_keys(&self, value: &mut Value) {
         match value {
             Value::Object(object) => {
+                if self.deep {
+                    object
+                        .values_mut()
+                        .for_each(|child| self.rename_keys(child));
+                }
+                if !object.keys().any(|key| (self.changes)(key)) {
+                    return; // keep the map as it is
+                }
                 let old = std::mem::take(object);
                 let mut renamed = Map::with_capacity(old.len());
-                for (key, mut child) in old {
-                    if self.deep {
-                        self.rename_keys(&mut child);
-                    }
-                    renamed.insert((self.rename)(&key), child);
+                for (key, child) in old {
+                    let key = if (self.changes)(&key) {
+                        (self.rename)(&key)
+                    } else {
+                        key
+                    };
+                    renamed.insert(key, child);
                 }
                 *object = renamed;
             }

@@ -44,10 +44,10 @@ pub(super) fn compile_extract(
 
 impl Transformation for Extract {
     fn apply(&self, record: &mut Record) -> Result<Effect, String> {
-        if let Payload::Json(root) = &mut record.payload {
-            if let Some(value) = self.path.get(root).cloned() {
-                *root = value;
-            }
+        if let Payload::Json(root) = &mut record.payload
+            && let Some(value) = self.path.get(root).cloned()
+        {
+            *root = value;
         }
         Ok(Effect::Keep)
     }

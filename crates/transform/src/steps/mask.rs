@@ -16,12 +16,22 @@ struct Mask {
 }
 
 pub(super) fn compile(config: &MaskConfig) -> Result<Box<dyn Transformation>, Vec<ConfigProblem>> {
-    let paths = compile_paths("fields", &config.fields, FieldPath::parse)?;
-    Ok(Box::new(Mask {
-        paths,
-        mask: config.mask_char.clone(),
-        keep_length: config.keep_length,
-    }))
+    let mut problems = Vec::new();
+    if config.mask_char.is_empty() {
+        problems.push((
+            "maskChar".to_string(),
+            "maskChar must not be empty".to_string(),
+        ));
+    }
+    match compile_paths("fields", &config.fields, FieldPath::parse) {
+        Ok(paths) if problems.is_empty() => Ok(Box::new(Mask {
+            paths,
+            mask: config.mask_char.clone(),
+            keep_length: config.keep_length,
+        })),
+        Ok(_) => Err(problems),
+        Err(more) => Err(problems.into_iter().chain(more).collect()),
+    }
 }
 
 impl Transformation for Mask {

@@ -10,21 +10,30 @@ use crate::path::FieldPath;
 
 struct Select {
     fields: Vec<(FieldPath, String)>,
+    /// No path lies inside another and none has a wildcard: values can be moved, not copied.
+    can_move: bool,
 }
 
 pub(super) fn compile(
     config: &FieldsConfig,
 ) -> Result<Box<dyn Transformation>, Vec<ConfigProblem>> {
     let paths = compile_paths("fields", &config.fields, FieldPath::parse)?;
-    Ok(Box::new(Select {
-        fields: paths
-            .into_iter()
-            .map(|p| {
-                let key = p.last_key();
-                (p, key)
-            })
-            .collect(),
-    }))
+    let can_move = paths.iter().enumerate().all(|(i, a)| {
+        !a.has_wildcard()
+            && !a.segments().is_empty()
+            && paths
+                .iter()
+                .enumerate()
+                .all(|(j, b)| i == j || !b.segments().starts_with(a.segments()))
+    });
+    let fields = paths
+        .into_iter()
+        .map(|path| {
+            let key = path.last_key();
+            (path, key)
+        })
+        .collect();
+    Ok(Box::new(Select { fields, can_move }))
 }
 
 impl Transformation for Select {
@@ -32,7 +41,19 @@ impl Transformation for Select {
         let Payload::Json(root) = &mut record.payload else {
             return Ok(Effect::Keep);
         };
-        let mut selected = Map::new();
+        let mut selected = Map::with_capacity(self.fields.len());
+        if self.can_move {
+            for (path, key) in &self.fields {
+                if let Some(value) = path.take_unordered(root) {
+                    selected.insert(key.clone(), value);
+                }
+            }
+            // Nothing taken: nothing changed, the message stays as it is.
+            if !selected.is_empty() {
+                *root = Value::Object(selected);
+            }
+            return Ok(Effect::Keep);
+        }
         for (path, key) in &self.fields {
             if path.has_wildcard() {
                 let values: Vec<Value> = path.get_all(root).into_iter().cloned().collect();

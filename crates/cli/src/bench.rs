@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use dataflow_connectors::generate::GenerateSource;
 use dataflow_core::{BuildContext, Flow, PassThrough, RunControl};
-use dataflow_spec::{GenerateSourceConfig, load_text};
+use dataflow_spec::GenerateSourceConfig;
 use serde_json::{Value, json};
 
 /// Arguments of `dataflow bench`.
@@ -30,6 +30,12 @@ enum BenchKind {
         /// channelBufferSize of the flow.
         #[arg(long, default_value_t = 100)]
         channel_buffer_size: u32,
+        /// Run the six-step chain of `bench transform` inside the flow.
+        #[arg(long)]
+        chain: bool,
+        /// transformWorkers of the flow (with `--chain`).
+        #[arg(long, default_value_t = 1)]
+        transform_workers: u32,
     },
     /// A six-step chain (filter, mask, select, snakeCase, timestamp, insertField) on one
     /// thread, against parsing the same messages from JSON text.
@@ -50,7 +56,9 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             count,
             payload_bytes,
             channel_buffer_size,
-        } => generate_null(count, payload_bytes, channel_buffer_size),
+            chain,
+            transform_workers,
+        } => generate_null(count, payload_bytes, channel_buffer_size, chain.then_some(transform_workers)),
         BenchKind::Transform {
             count,
             payload_bytes,
@@ -104,6 +112,7 @@ fn generate_null(
     count: u64,
     payload_bytes: usize,
     channel_buffer_size: u32,
+    chain_workers: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
     let template = template_of_size(payload_bytes)?;
     let config = GenerateSourceConfig {
@@ -131,7 +140,11 @@ fn generate_null(
     let manifest = format!(
         "apiVersion: dataflow.dataflow.io/v1\nkind: DataFlow\nmetadata: {{name: bench}}\nspec:\n  source:\n    type: generate\n    config:\n      count: {count}\n      template: {template}\n  sink:\n    type: null\n  channelBufferSize: {channel_buffer_size}\n  checkpointPersistence: false\n"
     );
-    let loaded = load_text(&manifest);
+    let manifest = match chain_workers {
+        Some(workers) => format!("{manifest}  transformWorkers: {workers}\n  transformations:{}", SIX_STEPS.replace("\n  ", "\n    ")),
+        None => manifest,
+    };
+    let loaded = dataflow_spec::load_text_with(&manifest, &dataflow_transform::check);
     let checked = loaded
         .flows
         .first()
@@ -156,7 +169,11 @@ fn generate_null(
             flow: &flow,
             base_dir: std::env::current_dir()?,
         };
-        let runnable = Flow::from_spec(&flow, &registry, Arc::new(PassThrough), &context, None)?;
+        let transformer: Arc<dyn dataflow_core::Transformer> = match chain_workers {
+            Some(_) => crate::files::chain_of(&flow)?,
+            None => Arc::new(PassThrough),
+        };
+        let runnable = Flow::from_spec(&flow, &registry, transformer, &context, None)?;
         let started = Instant::now();
         let snapshot = runnable.run(RunControl::default()).await?;
         anyhow::Ok((snapshot, started.elapsed().as_secs_f64()))
@@ -177,9 +194,11 @@ fn generate_null(
     println!(
         "baseline  (render only, one thread): {baseline_rate:>12.0} msg/s  {baseline_seconds:.2}s"
     );
-    println!(
-        "pipeline  (generate → null)        : {pipeline_rate:>12.0} msg/s  {pipeline_seconds:.2}s"
-    );
+    let pipeline = match chain_workers {
+        Some(workers) => format!("generate → 6 steps ({workers} worker(s)) → null"),
+        None => "generate → null".to_string(),
+    };
+    println!("pipeline  ({pipeline}): {pipeline_rate:>12.0} msg/s  {pipeline_seconds:.2}s");
     println!(
         "ratio pipeline / baseline          : {:>12.2}",
         pipeline_rate / baseline_rate

@@ -1,6 +1,6 @@
-//! Between the source and the sinks: the transformation chain, run inline on the source's task
-//! (one worker) or on several workers with the input order restored, and the dispatch of each
-//! result to the main sink, its route sink, or the failure router.
+//! Between the source and the sinks: the transformation chain, run on its own workers with the
+//! input order restored (or inline on the source's task on a single core), and the dispatch of
+//! each result to the main sink, its route sink, or the failure router.
 
 use std::sync::Arc;
 
@@ -101,7 +101,7 @@ impl ChainStage {
 pub(crate) enum Emitter {
     /// No transformations: straight to the main sink.
     Direct(Outputs),
-    /// One worker: the chain runs on the source's own task (no hand-off).
+    /// One worker on a single core: the chain runs on the source's own task (no hand-off).
     Inline(ChainStage),
     /// Several workers: the parallel stage's input.
     Parallel(mpsc::Sender<Message>),

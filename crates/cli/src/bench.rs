@@ -58,7 +58,12 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             channel_buffer_size,
             chain,
             transform_workers,
-        } => generate_null(count, payload_bytes, channel_buffer_size, chain.then_some(transform_workers)),
+        } => generate_null(
+            count,
+            payload_bytes,
+            channel_buffer_size,
+            chain.then_some(transform_workers),
+        ),
         BenchKind::Transform {
             count,
             payload_bytes,
@@ -141,7 +146,10 @@ fn generate_null(
         "apiVersion: dataflow.dataflow.io/v1\nkind: DataFlow\nmetadata: {{name: bench}}\nspec:\n  source:\n    type: generate\n    config:\n      count: {count}\n      template: {template}\n  sink:\n    type: null\n  channelBufferSize: {channel_buffer_size}\n  checkpointPersistence: false\n"
     );
     let manifest = match chain_workers {
-        Some(workers) => format!("{manifest}  transformWorkers: {workers}\n  transformations:{}", SIX_STEPS.replace("\n  ", "\n    ")),
+        Some(workers) => format!(
+            "{manifest}  transformWorkers: {workers}\n  transformations:{}",
+            SIX_STEPS.replace("\n  ", "\n    ")
+        ),
         None => manifest,
     };
     let loaded = dataflow_spec::load_text_with(&manifest, &dataflow_transform::check);

@@ -270,11 +270,17 @@ fn route_sinks_resolve_secrets_like_any_sink() {
     let loaded = load_text(
         "kind: Secret\nmetadata: {name: pg}\nstringData: {url: 'postgres://routed', table: errors_by_level}\n---\nsource: {type: stdin}\nsink: {type: stdout}\ntransformations:\n  - type: router\n    router:\n      routes:\n        - condition: \"$.level == 'error'\"\n          sink:\n            type: postgresql\n            postgresql:\n              connectionStringSecretRef: {name: pg, key: url}\n              tableSecretRef: {name: pg, key: table}\n",
     );
-    assert!(!loaded.flows[0].has_errors(), "{:?}", loaded.flows[0].problems);
+    assert!(
+        !loaded.flows[0].has_errors(),
+        "{:?}",
+        loaded.flows[0].problems
+    );
     let flow = loaded.flows[0].flow.clone().unwrap();
     let resolved = resolve_secrets(&flow, &loaded.secrets).unwrap();
     let routes = resolved.spec.routes();
-    let SinkSpec::Postgresql(sink) = &routes[0].sink else { panic!() };
+    let SinkSpec::Postgresql(sink) = &routes[0].sink else {
+        panic!()
+    };
     assert_eq!(sink.connection_string.as_deref(), Some("postgres://routed"));
     assert_eq!(sink.table.as_deref(), Some("errors_by_level"));
 }

@@ -272,6 +272,16 @@ impl FieldPath {
 
     /// Removes the value at the path and returns it (the first match for wildcard paths).
     pub fn take(&self, root: &mut Value) -> Option<Value> {
+        self.take_from(root, true)
+    }
+
+    /// Like [`FieldPath::take`], but may reorder the keys left in the parent object (faster;
+    /// for callers that discard the parent anyway).
+    pub fn take_unordered(&self, root: &mut Value) -> Option<Value> {
+        self.take_from(root, false)
+    }
+
+    fn take_from(&self, root: &mut Value, keep_order: bool) -> Option<Value> {
         let (last, parents) = self.segments.split_last()?;
         let mut parent = root;
         for segment in parents {
@@ -287,28 +297,8 @@ impl FieldPath {
             | (Segment::Index(index), Value::Array(items)) => {
                 (*index < items.len()).then(|| items.remove(*index))
             }
-            (Segment::Key { name, .. }, Value::Object(object)) => object.shift_remove(name),
-            _ => None,
-        }
-    }
-
-    /// Like [`FieldPath::take`], but may reorder the keys left in the parent object (faster;
-    /// for callers that discard the parent anyway).
-    pub fn take_unordered(&self, root: &mut Value) -> Option<Value> {
-        let (last, parents) = self.segments.split_last()?;
-        let mut parent = root;
-        for segment in parents {
-            parent = step_mut(segment, parent)?;
-        }
-        match (last, parent) {
-            (
-                Segment::Key {
-                    index: Some(index), ..
-                },
-                Value::Array(items),
-            )
-            | (Segment::Index(index), Value::Array(items)) => {
-                (*index < items.len()).then(|| items.remove(*index))
+            (Segment::Key { name, .. }, Value::Object(object)) if keep_order => {
+                object.shift_remove(name)
             }
             (Segment::Key { name, .. }, Value::Object(object)) => object.swap_remove(name),
             _ => None,

@@ -32,6 +32,13 @@ pub fn validate(flow: &DataFlow) -> Vec<Problem> {
     rules.problems
 }
 
+/// What a connector needs besides its connection: a table, or a table or a query.
+#[derive(Clone, Copy)]
+enum Table<'a> {
+    Required,
+    OrQuery(&'a Option<String>),
+}
+
 #[derive(Default)]
 struct Rules {
     problems: Vec<Problem>,
@@ -117,29 +124,20 @@ impl Rules {
         }
     }
 
-    fn flatten_metadata(
-        &mut self,
-        path: &str,
-        raw_mode: bool,
-        flatten: bool,
-        prefix: &Option<String>,
-    ) {
-        if flatten && !raw_mode {
+    fn metadata_columns(&mut self, path: &str, raw_mode: bool, columns: &MetadataColumns) {
+        if columns.flatten_metadata_columns && !raw_mode {
             self.error(
                 field(path, "flattenMetadataColumns"),
                 "flattenMetadataColumns requires rawMode: true",
             );
         }
-        if let Some(prefix) = prefix
+        if let Some(prefix) = &columns.flatten_metadata_columns_prefix
             && !prefix.is_empty()
             && !is_identifier(prefix)
         {
             self.error(
                 field(path, "flattenMetadataColumnsPrefix"),
-                format!(
-                    "{prefix:?} is not a valid prefix (letters, digits and underscores, not \
-                         starting with a digit)"
-                ),
+                format!("{prefix:?} is not a valid prefix (letters, digits and underscores, not starting with a digit)"),
             );
         }
     }
@@ -147,22 +145,8 @@ impl Rules {
     fn source(&mut self, source: &SourceSpec, path: &str) {
         match source {
             SourceSpec::Kafka(c) => {
-                self.kafka_common(
-                    path,
-                    &c.brokers,
-                    &c.brokers_secret_ref,
-                    &c.topic,
-                    &c.topic_secret_ref,
-                );
-                self.kafka_security(path, &c.security_protocol, &c.tls, &c.sasl);
-                self.avro(
-                    path,
-                    c.format,
-                    &c.avro_schema,
-                    &c.avro_schema_file,
-                    &c.avro_schema_secret_ref,
-                    &c.schema_registry,
-                );
+                self.kafka_connection(path, &c.connection);
+                self.kafka_encoding(path, &c.encoding);
                 let max_wait = self.duration(path, "consumerMaxWait", &c.consumer_max_wait);
                 let read_timeout = self.duration(path, "netReadTimeout", &c.net_read_timeout);
                 self.duration(path, "netWriteTimeout", &c.net_write_timeout);
@@ -205,54 +189,34 @@ impl Rules {
                 }
             }
             SourceSpec::Postgresql(c) => {
-                self.required(
+                self.database_connection(path, &c.connection, Table::OrQuery(&c.query));
+                self.polling(
                     path,
-                    "connectionString",
-                    &c.connection_string,
-                    &c.connection_string_secret_ref,
+                    c.poll_interval,
+                    &c.change_tracking_column,
+                    &c.order_by_column,
                 );
-                self.table_or_query(path, &c.table, &c.table_secret_ref, &c.query);
-                self.identifier(path, "changeTrackingColumn", &c.change_tracking_column);
-                self.identifier(path, "orderByColumn", &c.order_by_column);
-                self.poll_interval(path, c.poll_interval);
             }
             SourceSpec::Trino(c) => {
-                self.required(path, "serverURL", &c.server_url, &c.server_url_secret_ref);
-                self.required(path, "catalog", &c.catalog, &c.catalog_secret_ref);
-                self.required(path, "schema", &c.schema, &c.schema_secret_ref);
-                self.table_or_query(path, &c.table, &c.table_secret_ref, &c.query);
-                self.identifier(path, "changeTrackingColumn", &c.change_tracking_column);
-                self.identifier(path, "orderByColumn", &c.order_by_column);
-                self.poll_interval(path, c.poll_interval);
-                self.keycloak(path, &c.keycloak);
+                self.trino_connection(path, &c.connection, Table::OrQuery(&c.query));
+                self.polling(
+                    path,
+                    c.poll_interval,
+                    &c.change_tracking_column,
+                    &c.order_by_column,
+                );
             }
             SourceSpec::Clickhouse(c) => {
-                self.required(
+                self.database_connection(path, &c.connection, Table::OrQuery(&c.query));
+                self.polling(
                     path,
-                    "connectionString",
-                    &c.connection_string,
-                    &c.connection_string_secret_ref,
+                    c.poll_interval,
+                    &c.change_tracking_column,
+                    &c.order_by_column,
                 );
-                self.table_or_query(path, &c.table, &c.table_secret_ref, &c.query);
-                self.identifier(path, "changeTrackingColumn", &c.change_tracking_column);
-                self.identifier(path, "orderByColumn", &c.order_by_column);
-                self.poll_interval(path, c.poll_interval);
             }
             SourceSpec::Nessie(c) => {
-                self.nessie_common(
-                    path,
-                    (&c.base_url, &c.base_url_secret_ref),
-                    (&c.namespace, &c.namespace_secret_ref),
-                    (&c.table, &c.table_secret_ref),
-                    &c.branch,
-                );
-                self.nessie_auth(
-                    path,
-                    c.authentication_type,
-                    &c.bearer_token,
-                    &c.token_secret_ref,
-                    &c.basic_auth,
-                );
+                self.nessie_connection(path, &c.connection);
                 if let Some(id) = &c.start_snapshot_id
                     && id.parse::<u64>().is_err()
                 {
@@ -267,7 +231,12 @@ impl Rules {
                         "query cannot be combined with incrementalBySnapshot",
                     );
                 }
-                self.poll_interval(path, c.poll_interval);
+                if c.poll_interval == 0 {
+                    self.error(
+                        field(path, "pollInterval"),
+                        "pollInterval must be at least 1 second",
+                    );
+                }
             }
             SourceSpec::File(c) => self.required_plain(path, "path", &c.path),
             SourceSpec::Stdin(_) => {}
@@ -293,22 +262,8 @@ impl Rules {
     fn sink(&mut self, sink: &SinkSpec, path: &str) {
         match sink {
             SinkSpec::Kafka(c) => {
-                self.kafka_common(
-                    path,
-                    &c.brokers,
-                    &c.brokers_secret_ref,
-                    &c.topic,
-                    &c.topic_secret_ref,
-                );
-                self.kafka_security(path, &c.security_protocol, &c.tls, &c.sasl);
-                self.avro(
-                    path,
-                    c.format,
-                    &c.avro_schema,
-                    &c.avro_schema_file,
-                    &c.avro_schema_secret_ref,
-                    &c.schema_registry,
-                );
+                self.kafka_connection(path, &c.connection);
+                self.kafka_encoding(path, &c.encoding);
                 if c.idempotent && c.required_acks != RequiredAcks::All {
                     self.error(
                         field(path, "requiredAcks"),
@@ -324,13 +279,7 @@ impl Rules {
                 self.duration(path, "flushFrequency", &c.flush_frequency);
             }
             SinkSpec::Postgresql(c) => {
-                self.required(
-                    path,
-                    "connectionString",
-                    &c.connection_string,
-                    &c.connection_string_secret_ref,
-                );
-                self.required(path, "table", &c.table, &c.table_secret_ref);
+                self.database_connection(path, &c.connection, Table::Required);
                 if c.upsert_mode {
                     self.identifier(path, "conflictKey", &c.conflict_key);
                 }
@@ -343,35 +292,22 @@ impl Rules {
                 }
                 self.optional_identifier(path, "upsertVersionColumn", &c.upsert_version_column);
                 self.optional_identifier(path, "softDeleteColumn", &c.soft_delete_column);
-                self.flatten_metadata(
-                    path,
-                    c.raw_mode,
-                    c.flatten_metadata_columns,
-                    &c.flatten_metadata_columns_prefix,
-                );
+                self.metadata_columns(path, c.raw_mode, &c.metadata_columns);
                 self.batch_warning(path, "postgresql", c.batch_size, 100);
             }
             SinkSpec::Trino(c) => {
-                self.required(path, "serverURL", &c.server_url, &c.server_url_secret_ref);
-                self.required(path, "catalog", &c.catalog, &c.catalog_secret_ref);
-                self.required(path, "schema", &c.schema, &c.schema_secret_ref);
-                self.required(path, "table", &c.table, &c.table_secret_ref);
+                self.trino_connection(path, &c.connection, Table::Required);
                 if c.upsert_mode {
-                    match &c.conflict_key {
-                        Some(key) if !key.is_empty() => self.identifier(path, "conflictKey", key),
-                        _ => self.error(
-                            field(path, "conflictKey"),
-                            "upsertMode requires conflictKey",
-                        ),
-                    }
-                    let catalog = c.catalog.as_deref().unwrap_or_default();
-                    if c.catalog_secret_ref.is_none() && !catalog.to_lowercase().contains("iceberg")
+                    self.conflict_key(path, &c.conflict_key);
+                    let catalog = c.connection.catalog.as_deref().unwrap_or_default();
+                    if c.connection.catalog_secret_ref.is_none()
+                        && !catalog.to_lowercase().contains("iceberg")
                     {
                         self.error(
                             field(path, "upsertMode"),
                             format!(
-                                "upsertMode uses MERGE, which needs an Iceberg catalog (a catalog \
-                                 whose name contains \"iceberg\"); catalog is {catalog:?}"
+                                "upsertMode uses MERGE, which needs an Iceberg catalog (a catalog whose name \
+                                 contains \"iceberg\"); catalog is {catalog:?}"
                             ),
                         );
                     }
@@ -386,78 +322,37 @@ impl Rules {
                         "queryTimeoutSeconds must be at least 1",
                     );
                 }
-                self.flatten_metadata(
-                    path,
-                    c.raw_mode,
-                    c.flatten_metadata_columns,
-                    &c.flatten_metadata_columns_prefix,
-                );
-                self.keycloak(path, &c.keycloak);
+                self.metadata_columns(path, c.raw_mode, &c.metadata_columns);
                 self.batch_warning(path, "trino", c.batch_size, 10);
             }
             SinkSpec::Clickhouse(c) => {
-                self.required(
-                    path,
-                    "connectionString",
-                    &c.connection_string,
-                    &c.connection_string_secret_ref,
-                );
-                self.required(path, "table", &c.table, &c.table_secret_ref);
+                self.database_connection(path, &c.connection, Table::Required);
                 if c.upsert_mode {
-                    match &c.conflict_key {
-                        Some(key) if !key.is_empty() => self.identifier(path, "conflictKey", key),
-                        _ => self.error(
-                            field(path, "conflictKey"),
-                            "upsertMode requires conflictKey",
-                        ),
+                    self.conflict_key(path, &c.conflict_key);
+                    if c.table_engine == Some(TableEngine::MergeTree) {
+                        self.error(
+                            field(path, "tableEngine"),
+                            "upsertMode needs tableEngine ReplacingMergeTree (MergeTree keeps duplicates)",
+                        );
                     }
-                }
-                if c.upsert_mode && c.table_engine == Some(TableEngine::MergeTree) {
-                    self.error(
-                        field(path, "tableEngine"),
-                        "upsertMode needs tableEngine ReplacingMergeTree (MergeTree keeps duplicates)",
-                    );
                 }
                 self.optional_identifier(
                     path,
                     "replacingVersionColumn",
                     &c.replacing_version_column,
                 );
-                self.flatten_metadata(
-                    path,
-                    c.raw_mode,
-                    c.flatten_metadata_columns,
-                    &c.flatten_metadata_columns_prefix,
-                );
+                self.metadata_columns(path, c.raw_mode, &c.metadata_columns);
                 self.batch_warning(path, "clickhouse", c.batch_size, 100);
             }
             SinkSpec::Nessie(c) => {
-                self.nessie_common(
-                    path,
-                    (&c.base_url, &c.base_url_secret_ref),
-                    (&c.namespace, &c.namespace_secret_ref),
-                    (&c.table, &c.table_secret_ref),
-                    &c.branch,
-                );
-                self.nessie_auth(
-                    path,
-                    c.authentication_type,
-                    &c.bearer_token,
-                    &c.token_secret_ref,
-                    &c.basic_auth,
-                );
+                self.nessie_connection(path, &c.connection);
                 if c.access_key_secret_ref.is_some() != c.secret_access_key_secret_ref.is_some() {
                     self.error(
                         field(path, "accessKeySecretRef"),
                         "accessKeySecretRef and secretAccessKeySecretRef must be set together",
                     );
                 }
-                self.flatten_metadata(
-                    path,
-                    c.raw_mode,
-                    c.flatten_metadata_columns,
-                    &c.flatten_metadata_columns_prefix,
-                );
+                self.metadata_columns(path, c.raw_mode, &c.metadata_columns);
                 self.batch_warning(path, "nessie", c.batch_size, 100);
             }
             SinkSpec::File(c) => self.required_plain(path, "path", &c.path),
@@ -465,57 +360,89 @@ impl Rules {
         }
     }
 
+    fn conflict_key(&mut self, path: &str, key: &Option<String>) {
+        match key {
+            Some(key) if !key.is_empty() => self.identifier(path, "conflictKey", key),
+            _ => self.error(
+                field(path, "conflictKey"),
+                "upsertMode requires conflictKey",
+            ),
+        }
+    }
+
     fn batch_warning(&mut self, path: &str, sink: &str, batch_size: u32, recommended: u32) {
         if batch_size != 0 && batch_size < recommended {
             self.warning(
                 field(path, "batchSize"),
-                format!(
-                    "batchSize {batch_size} is below the {recommended} recommended for {sink}: \
-                     every batch is one round trip"
-                ),
+                format!("batchSize {batch_size} is below the {recommended} recommended for {sink}: every batch is one round trip"),
             );
         }
     }
 
-    fn poll_interval(&mut self, path: &str, seconds: u32) {
-        if seconds == 0 {
+    /// The settings every polling source shares.
+    fn polling(
+        &mut self,
+        path: &str,
+        poll_interval: u32,
+        change_tracking_column: &str,
+        order_by_column: &str,
+    ) {
+        if poll_interval == 0 {
             self.error(
                 field(path, "pollInterval"),
                 "pollInterval must be at least 1 second",
             );
         }
+        self.identifier(path, "changeTrackingColumn", change_tracking_column);
+        self.identifier(path, "orderByColumn", order_by_column);
     }
 
-    fn table_or_query(
+    fn table(
         &mut self,
         path: &str,
         table: &Option<String>,
         secret: &Option<SecretRef>,
-        query: &Option<String>,
+        rule: Table,
     ) {
-        if !is_set(table) && secret.is_none() && !is_set(query) {
-            self.error(
-                field(path, "table"),
-                "table, tableSecretRef or query is required",
-            );
+        match rule {
+            Table::Required => self.required(path, "table", table, secret),
+            Table::OrQuery(query) => {
+                if !is_set(table) && secret.is_none() && !is_set(query) {
+                    self.error(
+                        field(path, "table"),
+                        "table, tableSecretRef or query is required",
+                    );
+                }
+            }
         }
     }
 
-    fn kafka_common(
-        &mut self,
-        path: &str,
-        brokers: &[String],
-        brokers_secret: &Option<SecretRef>,
-        topic: &Option<String>,
-        topic_secret: &Option<SecretRef>,
-    ) {
-        if brokers.is_empty() && brokers_secret.is_none() {
+    fn database_connection(&mut self, path: &str, c: &DatabaseConnection, table: Table) {
+        self.required(
+            path,
+            "connectionString",
+            &c.connection_string,
+            &c.connection_string_secret_ref,
+        );
+        self.table(path, &c.table, &c.table_secret_ref, table);
+    }
+
+    fn trino_connection(&mut self, path: &str, c: &TrinoConnection, table: Table) {
+        self.required(path, "serverURL", &c.server_url, &c.server_url_secret_ref);
+        self.required(path, "catalog", &c.catalog, &c.catalog_secret_ref);
+        self.required(path, "schema", &c.schema, &c.schema_secret_ref);
+        self.table(path, &c.table, &c.table_secret_ref, table);
+        self.keycloak(path, &c.keycloak);
+    }
+
+    fn kafka_connection(&mut self, path: &str, c: &KafkaConnection) {
+        if c.brokers.is_empty() && c.brokers_secret_ref.is_none() {
             self.error(
                 field(path, "brokers"),
                 "brokers or brokersSecretRef is required",
             );
         }
-        for (index, broker) in brokers.iter().enumerate() {
+        for (index, broker) in c.brokers.iter().enumerate() {
             let valid = broker
                 .rsplit_once(':')
                 .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
@@ -526,17 +453,8 @@ impl Rules {
                 );
             }
         }
-        self.required(path, "topic", topic, topic_secret);
-    }
-
-    fn kafka_security(
-        &mut self,
-        path: &str,
-        protocol: &Option<String>,
-        tls: &Option<TlsConfig>,
-        sasl: &Option<SaslConfig>,
-    ) {
-        if let Some(sasl) = sasl {
+        self.required(path, "topic", &c.topic, &c.topic_secret_ref);
+        if let Some(sasl) = &c.sasl {
             let sasl_path = field(path, "sasl");
             self.required(
                 &sasl_path,
@@ -551,7 +469,9 @@ impl Rules {
                 &sasl.password_secret_ref,
             );
         }
-        let Some(protocol) = protocol else { return };
+        let Some(protocol) = &c.security_protocol else {
+            return;
+        };
         let normalised = protocol.trim().to_uppercase().replace('-', "_");
         let (needs_tls, needs_sasl) = match normalised.as_str() {
             "PLAINTEXT" => (false, false),
@@ -566,7 +486,7 @@ impl Rules {
                 return;
             }
         };
-        if needs_sasl != sasl.is_some() {
+        if needs_sasl != c.sasl.is_some() {
             self.error(
                 field(path, "securityProtocol"),
                 if needs_sasl {
@@ -578,7 +498,7 @@ impl Rules {
                 },
             );
         }
-        if !needs_tls && tls.is_some() {
+        if !needs_tls && c.tls.is_some() {
             self.error(
                 field(path, "securityProtocol"),
                 format!("securityProtocol {normalised} does not use TLS, but a tls block is set"),
@@ -586,16 +506,8 @@ impl Rules {
         }
     }
 
-    fn avro(
-        &mut self,
-        path: &str,
-        format: KafkaFormat,
-        schema: &Option<String>,
-        schema_file: &Option<String>,
-        schema_secret: &Option<SecretRef>,
-        registry: &Option<SchemaRegistryConfig>,
-    ) {
-        if let Some(registry) = registry {
+    fn kafka_encoding(&mut self, path: &str, c: &KafkaEncoding) {
+        if let Some(registry) = &c.schema_registry {
             self.required(
                 &field(path, "schemaRegistry"),
                 "url",
@@ -603,13 +515,15 @@ impl Rules {
                 &registry.url_secret_ref,
             );
         }
-        if let Some(text) = schema
+        if let Some(text) = &c.avro_schema
             && serde_json::from_str::<Value>(text).is_err()
         {
             self.error(field(path, "avroSchema"), "avroSchema is not valid JSON");
         }
-        let static_schema = is_set(schema) || is_set(schema_file) || schema_secret.is_some();
-        if format == KafkaFormat::Avro && !static_schema && registry.is_none() {
+        let static_schema = is_set(&c.avro_schema)
+            || is_set(&c.avro_schema_file)
+            || c.avro_schema_secret_ref.is_some();
+        if c.format == KafkaFormat::Avro && !static_schema && c.schema_registry.is_none() {
             self.error(
                 field(path, "format"),
                 "format: avro needs schemaRegistry or a static schema (avroSchema, avroSchemaFile or avroSchemaSecretRef)",
@@ -644,35 +558,18 @@ impl Rules {
         }
     }
 
-    fn nessie_common(
-        &mut self,
-        path: &str,
-        base_url: (&Option<String>, &Option<SecretRef>),
-        namespace: (&Option<String>, &Option<SecretRef>),
-        table: (&Option<String>, &Option<SecretRef>),
-        branch: &str,
-    ) {
-        self.required(path, "baseURL", base_url.0, base_url.1);
-        self.required(path, "namespace", namespace.0, namespace.1);
-        self.required(path, "table", table.0, table.1);
-        self.required_plain(path, "branch", branch);
-    }
-
-    fn nessie_auth(
-        &mut self,
-        path: &str,
-        kind: NessieAuthenticationType,
-        token: &Option<String>,
-        token_secret: &Option<SecretRef>,
-        basic: &Option<BasicAuthConfig>,
-    ) {
-        let has_token = is_set(token) || token_secret.is_some();
-        match kind {
+    fn nessie_connection(&mut self, path: &str, c: &NessieConnection) {
+        self.required(path, "baseURL", &c.base_url, &c.base_url_secret_ref);
+        self.required(path, "namespace", &c.namespace, &c.namespace_secret_ref);
+        self.required(path, "table", &c.table, &c.table_secret_ref);
+        self.required_plain(path, "branch", &c.branch);
+        let has_token = is_set(&c.bearer_token) || c.token_secret_ref.is_some();
+        match c.authentication_type {
             NessieAuthenticationType::Bearer if !has_token => self.error(
                 field(path, "bearerToken"),
                 "authenticationType BEARER needs bearerToken or tokenSecretRef",
             ),
-            NessieAuthenticationType::Basic => match basic {
+            NessieAuthenticationType::Basic => match &c.basic_auth {
                 Some(b) => {
                     let basic_path = field(path, "basicAuth");
                     self.required(&basic_path, "username", &b.username, &b.username_secret_ref);

@@ -221,9 +221,12 @@ fn secrets_from_documents_win_over_plain_values() {
     let resolved = resolve_secrets(&flow, &loaded.secrets).unwrap();
     match (&resolved.spec.source, &resolved.spec.sink) {
         (SourceSpec::Kafka(source), SinkSpec::Postgresql(sink)) => {
-            assert_eq!(source.brokers, vec!["a:1".to_string(), "b:2".to_string()]);
-            assert!(source.brokers_secret_ref.is_none());
-            assert_eq!(sink.table.as_deref(), Some("from_secret"));
+            assert_eq!(
+                source.connection.brokers,
+                vec!["a:1".to_string(), "b:2".to_string()]
+            );
+            assert!(source.connection.brokers_secret_ref.is_none());
+            assert_eq!(sink.connection.table.as_deref(), Some("from_secret"));
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -259,7 +262,7 @@ fn secrets_dir_layout() {
         panic!()
     };
     assert_eq!(
-        sink.connection_string.as_deref(),
+        sink.connection.connection_string.as_deref(),
         Some("postgres://from-dir")
     );
     let _ = SecretDocuments::default();
@@ -281,6 +284,9 @@ fn route_sinks_resolve_secrets_like_any_sink() {
     let SinkSpec::Postgresql(sink) = &routes[0].sink else {
         panic!()
     };
-    assert_eq!(sink.connection_string.as_deref(), Some("postgres://routed"));
-    assert_eq!(sink.table.as_deref(), Some("errors_by_level"));
+    assert_eq!(
+        sink.connection.connection_string.as_deref(),
+        Some("postgres://routed")
+    );
+    assert_eq!(sink.connection.table.as_deref(), Some("errors_by_level"));
 }

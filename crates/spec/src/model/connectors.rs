@@ -68,10 +68,10 @@ pub enum StartOffset {
     Latest,
 }
 
-/// Kafka source: a consumer group on one topic.
+/// Where a Kafka connector connects and how it authenticates (shared by source and sink).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct KafkaSourceConfig {
+pub struct KafkaConnection {
     /// Bootstrap brokers (`host:port`), a list or one comma-separated string.
     #[serde(default, deserialize_with = "string_or_list")]
     #[schemars(schema_with = "string_or_list_schema")]
@@ -79,21 +79,12 @@ pub struct KafkaSourceConfig {
     /// Brokers from a secret (comma-separated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brokers_secret_ref: Option<SecretRef>,
-    /// Topic to consume.
+    /// Topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
     /// Topic from a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_secret_ref: Option<SecretRef>,
-    /// Consumer group id (default `dataflow-operator`).
-    #[serde(default = "default_consumer_group")]
-    pub consumer_group: String,
-    /// Consumer group from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consumer_group_secret_ref: Option<SecretRef>,
-    /// Where a new group starts: `oldest` (default) or `latest`.
-    #[serde(default)]
-    pub start_offset: StartOffset,
     /// TLS settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
@@ -103,12 +94,15 @@ pub struct KafkaSourceConfig {
     /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; inferred from `tls`/`sasl` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_protocol: Option<String>,
+}
+
+/// How Kafka record values are encoded (shared by source and sink).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaEncoding {
     /// `json` (default) or `avro`.
     #[serde(default)]
     pub format: KafkaFormat,
-    /// Wrap each record as `{"value": …, "_metadata": {offset, partition, timestamp, key, topic}}`.
-    #[serde(default)]
-    pub raw_mode: bool,
     /// Static Avro schema (JSON text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avro_schema: Option<String>,
@@ -118,9 +112,33 @@ pub struct KafkaSourceConfig {
     /// Static Avro schema from a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avro_schema_secret_ref: Option<SecretRef>,
-    /// Confluent Schema Registry for Avro.
+    /// Confluent Schema Registry (the sink registers under `<topic>-value`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_registry: Option<SchemaRegistryConfig>,
+}
+
+/// Kafka source: a consumer group on one topic.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaSourceConfig {
+    /// Brokers, topic, TLS, SASL.
+    #[serde(flatten)]
+    pub connection: KafkaConnection,
+    /// JSON or Avro.
+    #[serde(flatten)]
+    pub encoding: KafkaEncoding,
+    /// Consumer group id (default `dataflow-operator`).
+    #[serde(default = "default_consumer_group")]
+    pub consumer_group: String,
+    /// Consumer group from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_group_secret_ref: Option<SecretRef>,
+    /// Where a new group starts: `oldest` (default) or `latest`.
+    #[serde(default)]
+    pub start_offset: StartOffset,
+    /// Wrap each record as `{"value": …, "_metadata": {offset, partition, timestamp, key, topic}}`.
+    #[serde(default)]
+    pub raw_mode: bool,
     /// Longest wait of a fetch request (Go duration, e.g. `500ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer_max_wait: Option<String>,
@@ -175,28 +193,12 @@ pub enum KafkaCompression {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaSinkConfig {
-    /// Bootstrap brokers, a list or one comma-separated string.
-    #[serde(default, deserialize_with = "string_or_list")]
-    #[schemars(schema_with = "string_or_list_schema")]
-    pub brokers: Vec<String>,
-    /// Brokers from a secret (comma-separated).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub brokers_secret_ref: Option<SecretRef>,
-    /// Topic to produce to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub topic: Option<String>,
-    /// Topic from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub topic_secret_ref: Option<SecretRef>,
-    /// TLS settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls: Option<TlsConfig>,
-    /// SASL credentials.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sasl: Option<SaslConfig>,
-    /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; inferred when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security_protocol: Option<String>,
+    /// Brokers, topic, TLS, SASL.
+    #[serde(flatten)]
+    pub connection: KafkaConnection,
+    /// JSON or Avro.
+    #[serde(flatten)]
+    pub encoding: KafkaEncoding,
     /// `all` (default), `local` or `none`.
     #[serde(default)]
     pub required_acks: RequiredAcks,
@@ -221,39 +223,46 @@ pub struct KafkaSinkConfig {
     /// Longest wait before a produce request is sent (Go duration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flush_frequency: Option<String>,
-    /// `json` (default) or `avro`.
+}
+
+/// A database table: connection string and table (PostgreSQL and ClickHouse, source and sink).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseConnection {
+    /// Connection string (PostgreSQL: libpq URL or key=value; ClickHouse: `clickhouse://…` or
+    /// `http://…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string: Option<String>,
+    /// Connection string from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string_secret_ref: Option<SecretRef>,
+    /// Table (`schema.table` allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Table from a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_secret_ref: Option<SecretRef>,
+}
+
+/// In raw mode, metadata keys written to columns of their own (sinks of table stores).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataColumns {
+    /// Write each metadata key to its own column (requires `rawMode`).
     #[serde(default)]
-    pub format: KafkaFormat,
-    /// Static Avro schema (JSON text).
+    pub flatten_metadata_columns: bool,
+    /// Prefix of those columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub avro_schema: Option<String>,
-    /// Path of a static Avro schema file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub avro_schema_file: Option<String>,
-    /// Static Avro schema from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub avro_schema_secret_ref: Option<SecretRef>,
-    /// Confluent Schema Registry for Avro (schema registered under `<topic>-value`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schema_registry: Option<SchemaRegistryConfig>,
+    pub flatten_metadata_columns_prefix: Option<String>,
 }
 
 /// PostgreSQL polling source.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PostgresSourceConfig {
-    /// libpq URL or key=value connection string.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_string: Option<String>,
-    /// Connection string from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_string_secret_ref: Option<SecretRef>,
-    /// Table to read (`schema.table` allowed; default schema `public`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    /// Table from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table_secret_ref: Option<SecretRef>,
+    /// Connection string and table.
+    #[serde(flatten)]
+    pub connection: DatabaseConnection,
     /// Custom SELECT used instead of the table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
@@ -292,18 +301,9 @@ pub enum UpsertStrategy {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PostgresSinkConfig {
-    /// libpq URL or key=value connection string.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_string: Option<String>,
-    /// Connection string from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_string_secret_ref: Option<SecretRef>,
-    /// Target table (`schema.table` allowed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    /// Table from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table_secret_ref: Option<SecretRef>,
+    /// Connection string and table.
+    #[serde(flatten)]
+    pub connection: DatabaseConnection,
     /// Messages per batch (default 1); 0 = flush by timer only.
     #[serde(default = "default_batch_1")]
     pub batch_size: u32,
@@ -331,18 +331,15 @@ pub struct PostgresSinkConfig {
     /// Store payload and metadata as JSONB (`data`, `_metadata`).
     #[serde(default)]
     pub raw_mode: bool,
-    /// In raw mode, write each metadata key to its own column.
-    #[serde(default)]
-    pub flatten_metadata_columns: bool,
-    /// Prefix of flattened metadata columns.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flatten_metadata_columns_prefix: Option<String>,
+    /// Metadata keys as columns of their own (raw mode).
+    #[serde(flatten)]
+    pub metadata_columns: MetadataColumns,
 }
 
-/// Trino polling source.
+/// Where a Trino connector connects (shared by source and sink).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct TrinoSourceConfig {
+pub struct TrinoConnection {
     /// Trino server URL.
     #[serde(default, rename = "serverURL", skip_serializing_if = "Option::is_none")]
     pub server_url: Option<String>,
@@ -365,12 +362,24 @@ pub struct TrinoSourceConfig {
     /// Schema from a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_secret_ref: Option<SecretRef>,
-    /// Table to read.
+    /// Table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
     /// Table from a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_secret_ref: Option<SecretRef>,
+    /// Keycloak / OIDC authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keycloak: Option<KeycloakConfig>,
+}
+
+/// Trino polling source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrinoSourceConfig {
+    /// Server, catalog, schema, table and authentication.
+    #[serde(flatten)]
+    pub connection: TrinoConnection,
     /// Custom SELECT used instead of the table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
@@ -389,43 +398,15 @@ pub struct TrinoSourceConfig {
     /// Wrap each row as `{"value", "_metadata": {catalog, schema, table, id}}`.
     #[serde(default)]
     pub raw_mode: bool,
-    /// Keycloak / OIDC authentication.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keycloak: Option<KeycloakConfig>,
 }
 
 /// Trino sink.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TrinoSinkConfig {
-    /// Trino server URL.
-    #[serde(default, rename = "serverURL", skip_serializing_if = "Option::is_none")]
-    pub server_url: Option<String>,
-    /// Server URL from a secret.
-    #[serde(
-        default,
-        rename = "serverURLSecretRef",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub server_url_secret_ref: Option<SecretRef>,
-    /// Catalog.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub catalog: Option<String>,
-    /// Catalog from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub catalog_secret_ref: Option<SecretRef>,
-    /// Schema.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schema: Option<String>,
-    /// Schema from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schema_secret_ref: Option<SecretRef>,
-    /// Target table.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    /// Table from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table_secret_ref: Option<SecretRef>,
+    /// Server, catalog, schema, table and authentication.
+    #[serde(flatten)]
+    pub connection: TrinoConnection,
     /// Messages per batch (default 1); 0 = timer only.
     #[serde(default = "default_batch_1")]
     pub batch_size: u32,
@@ -447,33 +428,18 @@ pub struct TrinoSinkConfig {
     /// Merge key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflict_key: Option<String>,
-    /// In raw mode, write each metadata key to its own column.
-    #[serde(default)]
-    pub flatten_metadata_columns: bool,
-    /// Prefix of flattened metadata columns.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flatten_metadata_columns_prefix: Option<String>,
-    /// Keycloak / OIDC authentication.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keycloak: Option<KeycloakConfig>,
+    /// Metadata keys as columns of their own (raw mode).
+    #[serde(flatten)]
+    pub metadata_columns: MetadataColumns,
 }
 
 /// ClickHouse polling source.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClickhouseSourceConfig {
-    /// `clickhouse://host:9000/db?…` (native) or `http://host:8123/db?…`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_string: Option<String>,
-    /// Connection string from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_string_secret_ref: Option<SecretRef>,
-    /// Table to read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    /// Table from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table_secret_ref: Option<SecretRef>,
+    /// Connection string and table.
+    #[serde(flatten)]
+    pub connection: DatabaseConnection,
     /// Custom SELECT used instead of the table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
@@ -507,18 +473,9 @@ pub enum TableEngine {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClickhouseSinkConfig {
-    /// `clickhouse://…` (native) or `http://…` connection string.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_string: Option<String>,
-    /// Connection string from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_string_secret_ref: Option<SecretRef>,
-    /// Target table.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    /// Table from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table_secret_ref: Option<SecretRef>,
+    /// Connection string and table.
+    #[serde(flatten)]
+    pub connection: DatabaseConnection,
     /// Messages per batch (default 100); 0 = timer only.
     #[serde(default = "default_batch_100")]
     pub batch_size: u32,
@@ -543,12 +500,9 @@ pub struct ClickhouseSinkConfig {
     /// Version column of ReplacingMergeTree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replacing_version_column: Option<String>,
-    /// In raw mode, write each metadata key to its own column.
-    #[serde(default)]
-    pub flatten_metadata_columns: bool,
-    /// Prefix of flattened metadata columns.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flatten_metadata_columns_prefix: Option<String>,
+    /// Metadata keys as columns of their own (raw mode).
+    #[serde(flatten)]
+    pub metadata_columns: MetadataColumns,
 }
 
 /// Authentication against Nessie / Iceberg REST.
@@ -566,10 +520,10 @@ pub enum NessieAuthenticationType {
     None,
 }
 
-/// Nessie source: an Iceberg table on a Nessie branch.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// Where a Nessie connector connects (shared by source and sink).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct NessieSourceConfig {
+pub struct NessieConnection {
     /// Nessie base URL, e.g. `http://nessie:19120`.
     #[serde(default, rename = "baseURL", skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
@@ -610,6 +564,34 @@ pub struct NessieSourceConfig {
     /// Basic authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuthConfig>,
+}
+
+impl Default for NessieConnection {
+    fn default() -> Self {
+        NessieConnection {
+            base_url: None,
+            base_url_secret_ref: None,
+            branch: default_branch(),
+            warehouse: None,
+            namespace: None,
+            namespace_secret_ref: None,
+            table: None,
+            table_secret_ref: None,
+            authentication_type: NessieAuthenticationType::default(),
+            bearer_token: None,
+            token_secret_ref: None,
+            basic_auth: None,
+        }
+    }
+}
+
+/// Nessie source: an Iceberg table on a Nessie branch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NessieSourceConfig {
+    /// Server, branch, table and authentication.
+    #[serde(flatten)]
+    pub connection: NessieConnection,
     /// Row filter (not with `incrementalBySnapshot`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
@@ -638,46 +620,9 @@ pub struct NessieSourceConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NessieSinkConfig {
-    /// Nessie base URL.
-    #[serde(default, rename = "baseURL", skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
-    /// Base URL from a secret.
-    #[serde(
-        default,
-        rename = "baseURLSecretRef",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub base_url_secret_ref: Option<SecretRef>,
-    /// Branch (default `main`).
-    #[serde(default = "default_branch")]
-    pub branch: String,
-    /// Warehouse name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warehouse: Option<String>,
-    /// Namespace (schema).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Namespace from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace_secret_ref: Option<SecretRef>,
-    /// Table name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    /// Table from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table_secret_ref: Option<SecretRef>,
-    /// `AUTO` (default), `BEARER`, `BASIC` or `NONE`.
-    #[serde(default)]
-    pub authentication_type: NessieAuthenticationType,
-    /// Bearer token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token: Option<String>,
-    /// Bearer token from a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_secret_ref: Option<SecretRef>,
-    /// Basic authentication.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic_auth: Option<BasicAuthConfig>,
+    /// Server, branch, table and authentication.
+    #[serde(flatten)]
+    pub connection: NessieConnection,
     /// Messages per append (default 100); 0 = timer only.
     #[serde(default = "default_batch_100")]
     pub batch_size: u32,
@@ -690,12 +635,9 @@ pub struct NessieSinkConfig {
     /// Store `data` and `_metadata` as strings.
     #[serde(default)]
     pub raw_mode: bool,
-    /// In raw mode, write each metadata key to its own column.
-    #[serde(default)]
-    pub flatten_metadata_columns: bool,
-    /// Prefix of flattened metadata columns.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flatten_metadata_columns_prefix: Option<String>,
+    /// Metadata keys as columns of their own (raw mode).
+    #[serde(flatten)]
+    pub metadata_columns: MetadataColumns,
     /// S3 endpoint of the warehouse.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3_endpoint: Option<String>,

@@ -7,6 +7,8 @@
 pub mod file;
 pub mod generate;
 pub mod null;
+#[cfg(feature = "postgresql")]
+pub mod postgres;
 pub mod stdio;
 
 use dataflow_core::Registry;
@@ -17,6 +19,8 @@ pub fn register_all(registry: &mut Registry) {
     stdio::register(registry);
     generate::register(registry);
     null::register(registry);
+    #[cfg(feature = "postgresql")]
+    postgres::register(registry);
 }
 
 /// A registry holding every connector of this build.

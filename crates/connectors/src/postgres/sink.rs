@@ -1,0 +1,633 @@
+//! The PostgreSQL sink: one transaction per batch, rows streamed with COPY (binary where every
+//! column type has an encoder, CSV otherwise), upserts through a staging table, and batches
+//! with bad rows split until exactly the bad rows are left for the error sink.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use dataflow_core::{
+    BuildError, ErrorType, Message, Payload, Rejection, Sink, SinkError, classify,
+};
+use dataflow_spec::{PostgresSinkConfig, UpsertStrategy};
+use futures_util::SinkExt;
+use serde_json::{Map, Value};
+use tokio_postgres::Client;
+
+use super::catalog::{self, Column, ColumnKind};
+use super::encode;
+use super::{TableName, connect, describe, is_transient, quote};
+
+/// Name of the batch-ordinal column of the upsert staging table.
+const ORDINAL: &str = "__dataflow_ordinal";
+
+/// The `postgresql` sink.
+pub struct PostgresSink {
+    config: PostgresSinkConfig,
+    connection_string: String,
+    table: TableName,
+    client: Option<Client>,
+    columns: Vec<Column>,
+    ordinal: Column,
+}
+
+/// What one message becomes.
+enum Unit<'a> {
+    /// A row to insert or upsert.
+    Row {
+        index: usize,
+        fields: Cow<'a, Map<String, Value>>,
+    },
+    /// A soft delete of the row with this key.
+    Delete { index: usize, key: Value },
+}
+
+impl Unit<'_> {
+    fn index(&self) -> usize {
+        match self {
+            Unit::Row { index, .. } | Unit::Delete { index, .. } => *index,
+        }
+    }
+}
+
+/// Rows sharing one column list, encoded once; `rows[i]` is the byte range of one row.
+struct Group {
+    columns: Vec<String>,
+    binary: bool,
+    data: BytesMut,
+    rows: Vec<(usize, Range<usize>)>,
+}
+
+/// A piece of work: a row of a group, or a delete.
+#[derive(Clone)]
+enum Part {
+    Row {
+        group: usize,
+        row: usize,
+        index: usize,
+    },
+    Delete {
+        index: usize,
+        key: Value,
+    },
+}
+
+impl Part {
+    fn index(&self) -> usize {
+        match self {
+            Part::Row { index, .. } | Part::Delete { index, .. } => *index,
+        }
+    }
+}
+
+impl PostgresSink {
+    /// A sink for `config` (secrets already resolved).
+    pub fn new(config: PostgresSinkConfig) -> Result<Self, BuildError> {
+        let connection_string =
+            config.connection.connection_string.clone().ok_or_else(|| {
+                BuildError("postgresql sink: connectionString is required".into())
+            })?;
+        let table = config
+            .connection
+            .table
+            .as_deref()
+            .ok_or_else(|| BuildError("postgresql sink: table is required".into()))?;
+        let table = TableName::parse(table)
+            .map_err(|e| BuildError(format!("postgresql sink: table {e}")))?;
+        Ok(PostgresSink {
+            config,
+            connection_string,
+            table,
+            client: None,
+            columns: Vec::new(),
+            ordinal: Column {
+                name: ORDINAL.into(),
+                type_name: "bigint".into(),
+                kind: ColumnKind::Int8,
+            },
+        })
+    }
+
+    async fn client(&mut self) -> Result<&mut Client, SinkError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            let client = connect(&self.connection_string).await.map_err(|e| {
+                let text = format!("connecting to PostgreSQL: {}", describe(&e));
+                if is_transient(&e) || e.as_db_error().is_none() {
+                    SinkError::Transient(text)
+                } else {
+                    SinkError::Fatal(text)
+                }
+            })?;
+            self.client = Some(client);
+            self.refresh_columns().await?;
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    async fn refresh_columns(&mut self) -> Result<(), SinkError> {
+        let client = self.client.as_ref().expect("connected");
+        self.columns = catalog::load_columns(client, &self.table)
+            .await
+            .map_err(|e| sql_error("reading the table's columns", &e))?;
+        Ok(())
+    }
+
+    async fn run_ddl(&mut self, statements: &[String]) -> Result<(), SinkError> {
+        let client = self.client().await?;
+        for statement in statements {
+            tracing::info!(%statement, "postgresql sink: changing the table");
+            client
+                .batch_execute(statement)
+                .await
+                .map_err(|e| sql_error("changing the table", &e))?;
+        }
+        self.refresh_columns().await
+    }
+
+    /// What each message becomes; messages that cannot become a row are rejected.
+    fn prepare<'a>(&self, batch: &'a [Message], rejections: &mut Vec<Rejection>) -> Vec<Unit<'a>> {
+        let mut units = Vec::with_capacity(batch.len());
+        for (index, message) in batch.iter().enumerate() {
+            let record = &message.record;
+            if self.config.soft_delete_column.is_some() {
+                if record.metadata.get("operation").and_then(Value::as_str) == Some("delete") {
+                    let key =
+                        record
+                            .metadata
+                            .get("id")
+                            .cloned()
+                            .or_else(|| match &record.payload {
+                                Payload::Json(Value::Object(o)) => {
+                                    o.get(&self.config.conflict_key).cloned()
+                                }
+                                _ => None,
+                            });
+                    match key {
+                        Some(key) => units.push(Unit::Delete { index, key }),
+                        None => rejections.push(Rejection::new(
+                            index,
+                            format!(
+                                "a delete needs metadata.id or the field {:?}",
+                                self.config.conflict_key
+                            ),
+                        )),
+                    }
+                    continue;
+                }
+            }
+            if self.config.raw_mode {
+                units.push(Unit::Row {
+                    index,
+                    fields: Cow::Owned(self.raw_row(record)),
+                });
+                continue;
+            }
+            match &record.payload {
+                Payload::Json(Value::Object(object)) => units.push(Unit::Row {
+                    index,
+                    fields: Cow::Borrowed(object),
+                }),
+                Payload::Json(other) => rejections.push(Rejection::new(
+                    index,
+                    format!(
+                        "payload is not a JSON object (found {}); use rawMode to store any JSON",
+                        kind_of(other)
+                    ),
+                )),
+                Payload::Bytes(_) => rejections.push(Rejection::new(index, "payload is not JSON")),
+            }
+        }
+        units
+    }
+
+    /// The raw-mode row: `data`, `_metadata`, and with `flattenMetadataColumns` a column per key.
+    fn raw_row(&self, record: &dataflow_core::Record) -> Map<String, Value> {
+        let payload = match &record.payload {
+            Payload::Json(value) => value.clone(),
+            Payload::Bytes(bytes) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
+        };
+        // A payload already shaped {"value", "_metadata"} is unwrapped.
+        let (data, metadata) = match payload {
+            Value::Object(mut object)
+                if object.contains_key("value")
+                    && object.contains_key("_metadata")
+                    && object.len() == 2 =>
+            {
+                let metadata = object.remove("_metadata").unwrap_or(Value::Null);
+                (object.remove("value").unwrap_or(Value::Null), metadata)
+            }
+            other => (other, Value::Object(record.metadata.clone())),
+        };
+        let mut row = Map::new();
+        if self.config.metadata_columns.flatten_metadata_columns {
+            let prefix = self
+                .config
+                .metadata_columns
+                .flatten_metadata_columns_prefix
+                .as_deref()
+                .unwrap_or("");
+            if let Value::Object(fields) = &metadata {
+                for (key, value) in fields {
+                    row.insert(format!("{prefix}{key}"), value.clone());
+                }
+            }
+        }
+        row.insert("data".into(), data);
+        row.insert("_metadata".into(), metadata);
+        row
+    }
+
+    /// Creates the table or adds columns when `autoCreateTable` allows; otherwise rejects rows
+    /// with fields the table does not have. Returns the rows that can be written.
+    async fn fit_schema<'a>(
+        &mut self,
+        units: Vec<Unit<'a>>,
+        rejections: &mut Vec<Rejection>,
+    ) -> Result<Vec<Unit<'a>>, SinkError> {
+        let first_row = units.iter().find_map(|u| match u {
+            Unit::Row { fields, .. } => Some(fields.clone().into_owned()),
+            Unit::Delete { .. } => None,
+        });
+        if self.columns.is_empty() {
+            let Some(first) = first_row else {
+                return Ok(units);
+            };
+            if !self.config.auto_create_table {
+                return Err(SinkError::Fatal(format!(
+                    "table {} does not exist; create it or set autoCreateTable: true",
+                    self.table.quoted()
+                )));
+            }
+            let key = if self.config.upsert_mode {
+                self.config.conflict_key.as_str()
+            } else {
+                "id"
+            };
+            let key = first.contains_key(key).then_some(key);
+            let statement = catalog::create_table_sql(
+                &self.table,
+                &first,
+                key,
+                self.config.soft_delete_column.as_deref(),
+            );
+            self.run_ddl(&[statement]).await?;
+        }
+        let known: HashMap<&str, ()> = self.columns.iter().map(|c| (c.name.as_str(), ())).collect();
+        let mut missing: Vec<(String, Value)> = Vec::new();
+        for unit in &units {
+            if let Unit::Row { fields, .. } = unit {
+                for (name, value) in fields.iter() {
+                    if !known.contains_key(name.as_str()) {
+                        match missing.iter_mut().find(|(n, _)| n == name) {
+                            Some((_, seen)) if seen.is_null() => *seen = value.clone(),
+                            Some(_) => {}
+                            None => missing.push((name.clone(), value.clone())),
+                        }
+                    }
+                }
+            }
+        }
+        drop(known);
+        if missing.is_empty() {
+            return Ok(units);
+        }
+        if self.config.auto_create_table {
+            let statements: Vec<String> = missing
+                .iter()
+                .map(|(name, value)| catalog::add_column_sql(&self.table, name, value))
+                .collect();
+            self.run_ddl(&statements).await?;
+            return Ok(units);
+        }
+        let mut kept = Vec::with_capacity(units.len());
+        for unit in units {
+            let unknown: Vec<&str> = match &unit {
+                Unit::Row { fields, .. } => fields
+                    .keys()
+                    .filter(|k| missing.iter().any(|(n, _)| n == *k))
+                    .map(String::as_str)
+                    .collect(),
+                Unit::Delete { .. } => Vec::new(),
+            };
+            if unknown.is_empty() {
+                kept.push(unit);
+            } else {
+                rejections.push(Rejection {
+                    index: unit.index(),
+                    reason: format!(
+                        "table {} has no column {} (set autoCreateTable: true to add columns)",
+                        self.table.quoted(),
+                        unknown
+                            .iter()
+                            .map(|c| format!("{c:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    error_type: ErrorType::InvalidData,
+                });
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Groups rows by column list and encodes each once; rows that cannot be encoded are
+    /// rejected.
+    fn encode(
+        &self,
+        units: Vec<Unit<'_>>,
+        rejections: &mut Vec<Rejection>,
+    ) -> (Vec<Group>, Vec<Part>) {
+        let by_name: HashMap<&str, &Column> =
+            self.columns.iter().map(|c| (c.name.as_str(), c)).collect();
+        let mut groups: Vec<Group> = Vec::new();
+        let mut parts = Vec::with_capacity(units.len());
+        for unit in units {
+            let (index, fields) = match unit {
+                Unit::Delete { index, key } => {
+                    parts.push(Part::Delete { index, key });
+                    continue;
+                }
+                Unit::Row { index, fields } => (index, fields),
+            };
+            if self.config.upsert_mode
+                && fields
+                    .get(&self.config.conflict_key)
+                    .is_none_or(Value::is_null)
+            {
+                rejections.push(Rejection::new(
+                    index,
+                    format!(
+                        "upsert needs the conflict key field {:?}",
+                        self.config.conflict_key
+                    ),
+                ));
+                continue;
+            }
+            let group_index = match groups.iter().position(|g| {
+                g.columns.len() == fields.len() && g.columns.iter().all(|c| fields.contains_key(c))
+            }) {
+                Some(found) => found,
+                None => {
+                    let columns: Vec<String> = fields.keys().cloned().collect();
+                    let binary = columns.iter().all(|c| {
+                        by_name
+                            .get(c.as_str())
+                            .is_some_and(|col| col.kind != ColumnKind::Other)
+                    });
+                    groups.push(Group {
+                        columns,
+                        binary,
+                        data: BytesMut::new(),
+                        rows: Vec::new(),
+                    });
+                    groups.len() - 1
+                }
+            };
+            let group = &mut groups[group_index];
+            let mut columns: Vec<&Column> =
+                group.columns.iter().map(|c| by_name[c.as_str()]).collect();
+            let ordinal_value = Value::from(index as u64);
+            let mut values: Vec<Option<&Value>> =
+                group.columns.iter().map(|c| fields.get(c)).collect();
+            if self.config.upsert_mode {
+                columns.push(&self.ordinal);
+                values.push(Some(&ordinal_value));
+            }
+            let start = group.data.len();
+            let encoded = if group.binary {
+                encode::binary_row(&mut group.data, &columns, &values)
+            } else {
+                encode::csv_row(&mut group.data, &columns, &values)
+            };
+            match encoded {
+                Ok(()) => {
+                    group.rows.push((index, start..group.data.len()));
+                    parts.push(Part::Row {
+                        group: group_index,
+                        row: group.rows.len() - 1,
+                        index,
+                    });
+                }
+                Err(reason) => rejections.push(Rejection::new(index, reason)),
+            }
+        }
+        (groups, parts)
+    }
+
+    /// Writes `parts` in one transaction.
+    async fn execute(
+        &mut self,
+        groups: &[Group],
+        parts: &[Part],
+    ) -> Result<(), tokio_postgres::Error> {
+        let upsert = self.config.upsert_mode;
+        let statements: Vec<(String, Option<String>)> = groups
+            .iter()
+            .map(|group| self.copy_statements(group))
+            .collect();
+        let soft_delete = self.config.soft_delete_column.clone();
+        let conflict_key = self.config.conflict_key.clone();
+        let table = self.table.quoted();
+        let client = self.client.as_mut().expect("connected before executing");
+        let transaction = client.transaction().await?;
+        for (group_index, group) in groups.iter().enumerate() {
+            let mut rows = parts.iter().filter_map(|p| match p {
+                Part::Row { group: g, row, .. } if *g == group_index => Some(&group.rows[*row].1),
+                _ => None,
+            });
+            let Some(first) = rows.next() else { continue };
+            let (copy, merge) = statements[group_index].clone();
+            if upsert {
+                let columns = group
+                    .columns
+                    .iter()
+                    .map(|c| quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                transaction
+                    .batch_execute(&format!(
+                        "CREATE TEMP TABLE IF NOT EXISTS \"__dataflow_stage\" ON COMMIT DROP AS SELECT {columns}, 0::bigint AS {ORDINAL} FROM {table} WITH NO DATA"
+                    ))
+                    .await?;
+            }
+            let mut data = BytesMut::with_capacity(group.data.len() + 32);
+            if group.binary {
+                encode::binary_header(&mut data);
+            }
+            for range in std::iter::once(first).chain(rows) {
+                data.extend_from_slice(&group.data[range.clone()]);
+            }
+            if group.binary {
+                encode::binary_trailer(&mut data);
+            }
+            let sink = transaction.copy_in::<_, Bytes>(&copy).await?;
+            let mut sink = std::pin::pin!(sink);
+            sink.send(data.freeze()).await?;
+            sink.as_mut().finish().await?;
+            if let Some(merge) = merge {
+                transaction.batch_execute(&merge).await?;
+                transaction
+                    .batch_execute("DROP TABLE \"__dataflow_stage\"")
+                    .await?;
+            }
+        }
+        if let Some(column) = soft_delete {
+            let statement = format!(
+                "UPDATE {table} SET {} = now() WHERE {}::text = $1",
+                quote(&column),
+                quote(&conflict_key)
+            );
+            for part in parts {
+                if let Part::Delete { key, .. } = part {
+                    let key = match key {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    transaction.execute(&statement, &[&key]).await?;
+                }
+            }
+        }
+        transaction.commit().await
+    }
+
+    /// The COPY statement of a group and, for upserts, the merge from the staging table.
+    fn copy_statements(&self, group: &Group) -> (String, Option<String>) {
+        let columns: Vec<String> = group.columns.iter().map(|c| quote(c)).collect();
+        let format = if group.binary { "binary" } else { "csv" };
+        if !self.config.upsert_mode {
+            let copy = format!(
+                "COPY {} ({}) FROM STDIN (FORMAT {format})",
+                self.table.quoted(),
+                columns.join(", ")
+            );
+            return (copy, None);
+        }
+        let copy = format!(
+            "COPY \"__dataflow_stage\" ({}, {ORDINAL}) FROM STDIN (FORMAT {format})",
+            columns.join(", ")
+        );
+        let key = quote(&self.config.conflict_key);
+        let updates: Vec<String> = columns
+            .iter()
+            .filter(|c| **c != key)
+            .map(|c| format!("{c} = EXCLUDED.{c}"))
+            .collect();
+        let action = if updates.is_empty() {
+            "DO NOTHING".to_string()
+        } else {
+            let mut action = format!("DO UPDATE SET {}", updates.join(", "));
+            if self.config.upsert_strategy == UpsertStrategy::IfNewer {
+                if let Some(version) = &self.config.upsert_version_column {
+                    let version = quote(version);
+                    action.push_str(&format!(
+                        " WHERE {table}.{version} IS NULL OR EXCLUDED.{version} > {table}.{version}",
+                        table = self.table.quoted()
+                    ));
+                }
+            }
+            action
+        };
+        let merge = format!(
+            "INSERT INTO {table} ({cols}) SELECT DISTINCT ON ({key}) {cols} FROM \"__dataflow_stage\" ORDER BY {key}, {ORDINAL} DESC ON CONFLICT ({key}) {action}",
+            table = self.table.quoted(),
+            cols = columns.join(", "),
+        );
+        (copy, Some(merge))
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn sql_error(what: &str, error: &tokio_postgres::Error) -> SinkError {
+    let text = format!("{what}: {}", describe(error));
+    if is_transient(error) {
+        SinkError::Transient(text)
+    } else {
+        SinkError::Fatal(text)
+    }
+}
+
+/// Whether a failed statement is about the data of some row (and splitting the batch finds it).
+fn is_data_error(error: &tokio_postgres::Error) -> bool {
+    error.code().is_some_and(|code| {
+        let code = code.code();
+        code.starts_with("22") || code.starts_with("23")
+    })
+}
+
+#[async_trait]
+impl Sink for PostgresSink {
+    async fn connect(&mut self) -> Result<(), SinkError> {
+        self.client().await?;
+        if self.config.raw_mode {
+            let statements = catalog::raw_table_sql(&self.table);
+            self.run_ddl(&statements).await?;
+        }
+        if self.columns.is_empty() && !self.config.auto_create_table {
+            return Err(SinkError::Fatal(format!(
+                "table {} does not exist; create it or set autoCreateTable: true",
+                self.table.quoted()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
+        self.client().await?;
+        let mut rejections = Vec::new();
+        let units = self.prepare(batch, &mut rejections);
+        let units = self.fit_schema(units, &mut rejections).await?;
+        let (groups, parts) = self.encode(units, &mut rejections);
+        // Split until every failing part is a single row: the rest is written.
+        let mut pending = vec![parts];
+        while let Some(parts) = pending.pop() {
+            if parts.is_empty() {
+                continue;
+            }
+            match self.execute(&groups, &parts).await {
+                Ok(()) => {}
+                Err(error) if is_data_error(&error) => {
+                    if parts.len() == 1 {
+                        let reason = describe(&error);
+                        let error_type = match classify(&reason, error.code().map(|c| c.code())) {
+                            ErrorType::Unknown => ErrorType::InvalidData,
+                            other => other,
+                        };
+                        rejections.push(Rejection {
+                            index: parts[0].index(),
+                            reason,
+                            error_type,
+                        });
+                    } else {
+                        let middle = parts.len() / 2;
+                        pending.push(parts[middle..].to_vec());
+                        pending.push(parts[..middle].to_vec());
+                    }
+                }
+                Err(error) => {
+                    if matches!(error.code().map(|c| c.code()), Some("42703" | "42804")) {
+                        // The table changed under us: read its columns again before the retry.
+                        let _ = self.refresh_columns().await;
+                        return Err(SinkError::Transient(describe(&error)));
+                    }
+                    if self.client.as_ref().is_some_and(Client::is_closed) {
+                        self.client = None;
+                    }
+                    return Err(sql_error("writing the batch", &error));
+                }
+            }
+        }
+        Ok(rejections)
+    }
+}

@@ -151,31 +151,30 @@ impl PostgresSink {
         let mut units = Vec::with_capacity(batch.len());
         for (index, message) in batch.iter().enumerate() {
             let record = &message.record;
-            if self.config.soft_delete_column.is_some() {
-                if record.metadata.get("operation").and_then(Value::as_str) == Some("delete") {
-                    let key =
-                        record
-                            .metadata
-                            .get("id")
-                            .cloned()
-                            .or_else(|| match &record.payload {
-                                Payload::Json(Value::Object(o)) => {
-                                    o.get(&self.config.conflict_key).cloned()
-                                }
-                                _ => None,
-                            });
-                    match key {
-                        Some(key) => units.push(Unit::Delete { index, key }),
-                        None => rejections.push(Rejection::new(
-                            index,
-                            format!(
-                                "a delete needs metadata.id or the field {:?}",
-                                self.config.conflict_key
-                            ),
-                        )),
-                    }
-                    continue;
+            if self.config.soft_delete_column.is_some()
+                && record.metadata.get("operation").and_then(Value::as_str) == Some("delete")
+            {
+                let key = record
+                    .metadata
+                    .get("id")
+                    .cloned()
+                    .or_else(|| match &record.payload {
+                        Payload::Json(Value::Object(o)) => {
+                            o.get(&self.config.conflict_key).cloned()
+                        }
+                        _ => None,
+                    });
+                match key {
+                    Some(key) => units.push(Unit::Delete { index, key }),
+                    None => rejections.push(Rejection::new(
+                        index,
+                        format!(
+                            "a delete needs metadata.id or the field {:?}",
+                            self.config.conflict_key
+                        ),
+                    )),
                 }
+                continue;
             }
             if self.config.raw_mode {
                 units.push(Unit::Row {
@@ -518,14 +517,14 @@ impl PostgresSink {
             "DO NOTHING".to_string()
         } else {
             let mut action = format!("DO UPDATE SET {}", updates.join(", "));
-            if self.config.upsert_strategy == UpsertStrategy::IfNewer {
-                if let Some(version) = &self.config.upsert_version_column {
-                    let version = quote(version);
-                    action.push_str(&format!(
-                        " WHERE {table}.{version} IS NULL OR EXCLUDED.{version} > {table}.{version}",
-                        table = self.table.quoted()
-                    ));
-                }
+            if self.config.upsert_strategy == UpsertStrategy::IfNewer
+                && let Some(version) = &self.config.upsert_version_column
+            {
+                let version = quote(version);
+                action.push_str(&format!(
+                    " WHERE {table}.{version} IS NULL OR EXCLUDED.{version} > {table}.{version}",
+                    table = self.table.quoted()
+                ));
             }
             action
         };

@@ -1,0 +1,139 @@
+//! SIGKILL a file → PostgreSQL flow (upsert mode) at random moments, five times, restarting it
+//! each time: the final table equals the input exactly. Needs PostgreSQL on 127.0.0.1:5432
+//! (scripts/test-servers.sh starts it).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+const ROWS: u64 = 200_000;
+const KILLS: usize = 5;
+
+fn connection_string() -> String {
+    std::env::var("DATAFLOW_TEST_POSTGRES")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=root dbname=test".into())
+}
+
+fn psql(sql: &str) -> String {
+    let output = Command::new("psql")
+        .args([
+            &connection_string(),
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql");
+    assert!(
+        output.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn start(dir: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_dataflow"))
+        .args(["run", "flow.yaml", "--quiet"])
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Kills the flow at random moments until `KILLS` kills landed mid-stream; false if it finished
+/// first.
+fn kill_repeatedly(dir: &std::path::Path, max_delay_ms: u64) -> bool {
+    let mut rng = rand::rng();
+    for _ in 0..KILLS {
+        let mut child = start(dir);
+        std::thread::sleep(Duration::from_millis(rng.random_range(30..=max_delay_ms)));
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    true
+}
+
+#[test]
+fn sigkill_file_to_postgresql_upsert_ends_with_the_exact_input() {
+    let schema = format!("kill_{}", std::process::id());
+    psql(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let mut input =
+        std::io::BufWriter::new(std::fs::File::create(dir.path().join("in.jsonl")).unwrap());
+    for id in 0..ROWS {
+        // Later lines update earlier ids, so replays must not leave stale values behind.
+        let key = id % (ROWS / 2);
+        writeln!(
+            input,
+            r#"{{"id":{key},"version":{id},"name":"row-{id}","amount":{}.25}}"#,
+            id % 1000
+        )
+        .unwrap();
+    }
+    input.flush().unwrap();
+    drop(input);
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!(
+            "source: {{type: file, config: {{path: in.jsonl}}}}\n\
+             sink:\n  type: postgresql\n  config:\n    connectionString: \"{}\"\n    table: {schema}.items\n    autoCreateTable: true\n    upsertMode: true\n    conflictKey: id\n    batchSize: 200\n\
+             checkpointSaveInterval: 100ms\n",
+            connection_string()
+        ),
+    )
+    .unwrap();
+
+    let mut max_delay_ms = 600;
+    while !kill_repeatedly(dir.path(), max_delay_ms) {
+        // The flow finished before five kills landed: start over with shorter delays.
+        assert!(
+            max_delay_ms > 40,
+            "the flow always finished before {KILLS} kills"
+        );
+        max_delay_ms /= 2;
+        psql(&format!("DROP TABLE IF EXISTS {schema}.items"));
+        let _ = std::fs::remove_dir_all(dir.path().join(".dataflow"));
+    }
+
+    let mut child = start(dir.path());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the final run did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "final run failed");
+
+    // Exactly the input: one row per key, holding the last line written for it.
+    let expected: u64 = ROWS / 2;
+    assert_eq!(
+        psql(&format!("SELECT count(*) FROM {schema}.items")),
+        expected.to_string()
+    );
+    let mismatches = psql(&format!(
+        "SELECT count(*) FROM {schema}.items WHERE version <> id + {half} OR name <> 'row-' || (id + {half}) OR amount <> ((id + {half}) % 1000) + 0.25",
+        half = ROWS / 2
+    ));
+    assert_eq!(mismatches, "0");
+    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+}

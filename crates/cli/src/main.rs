@@ -66,7 +66,24 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// mimalloc's `mi_option_purge_delay`.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps freed memory instead of returning it to the OS: a flow frees and allocates about the
+/// same amount again and again (its peak is bounded by channels and batches), and returning
+/// pages made the kernel zero them anew — a fifth of the CPU time of a file → PostgreSQL run.
+/// `DATAFLOW_ALLOCATOR_PURGE_MS` sets a delay in milliseconds instead (-1, the default, never).
+fn tune_allocator() {
+    let delay_ms = std::env::var("DATAFLOW_ALLOCATOR_PURGE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1);
+    // SAFETY: sets a plain integer option of the allocator; valid at any time.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay_ms) };
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {

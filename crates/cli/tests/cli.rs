@@ -342,36 +342,80 @@ fn a_second_run_resumes_after_the_checkpoint() {
     assert_eq!(json_lines(&dir.path().join("out.jsonl")).len(), 2020);
 }
 
+/// Kills a spawned `dataflow` when a test ends, even when it fails midway.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(dir: &Path, args: &[&str]) -> Running {
+    Running(
+        Command::new(env!("CARGO_BIN_EXE_dataflow"))
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn psql(sql: &str) -> String {
+    let output = Command::new("psql")
+        .args([
+            "host=127.0.0.1 port=5432 user=root dbname=test",
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout).trim().to_string()
+}
+
 #[test]
 fn secrets_come_from_documents_and_from_a_secrets_dir() {
+    // The connection string from a mounted secret, the table from a Secret document: the row
+    // arrives in PostgreSQL (127.0.0.1:5432), so both references resolved.
+    let schema = format!("secrets_{}", std::process::id());
+    psql(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ));
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("mounted/pg")).unwrap();
     std::fs::write(
         dir.path().join("mounted/pg/url"),
-        "postgres://127.0.0.1:1/none",
+        "host=127.0.0.1 port=5432 user=root dbname=test",
     )
     .unwrap();
     let flow = |secret: &str| {
         format!(
-            "apiVersion: v1\nkind: Secret\nmetadata: {{name: tables}}\ndata:\n  t: b3JkZXJz\n---\n\
-             source: {{type: generate, config: {{count: 1}}}}\n\
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: tables}}\nstringData:\n  t: {schema}.orders\n---\n\
+             source: {{type: generate, config: {{count: 3, template: {{id: \"{{{{seq}}}}\"}}}}}}\n\
              sink:\n  type: postgresql\n  config:\n    connectionStringSecretRef: {{name: {secret}, key: url}}\n\
-             \x20   tableSecretRef: {{name: tables, key: t}}\n"
+             \x20   tableSecretRef: {{name: tables, key: t}}\n    autoCreateTable: true\n    batchSize: 10\n"
         )
     };
-    // Both references resolve (one from the Secret document, one from the directory), so the
-    // run gets as far as building the sink, which this build does not have yet.
     std::fs::write(dir.path().join("ok.yaml"), flow("pg")).unwrap();
     let output = dataflow(dir.path(), &["run", "ok.yaml", "--secrets-dir", "mounted"]);
-    let stderr = text(&output.stderr);
-    assert!(!output.status.success());
-    assert!(
-        stderr.contains("sink type `postgresql` is not available in this build"),
-        "{stderr}"
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        psql(&format!(
+            "SELECT string_agg(id::text, ',' ORDER BY id) FROM {schema}.orders"
+        )),
+        "0,1,2"
     );
-    assert!(!stderr.contains("secret"), "{stderr}");
 
-    // A missing secret is named with its reference path.
+    // A missing secret is named with its reference path, and nothing runs.
     std::fs::write(dir.path().join("missing.yaml"), flow("nope")).unwrap();
     let output = dataflow(
         dir.path(),
@@ -383,6 +427,7 @@ fn secrets_come_from_documents_and_from_a_secrets_dir() {
         stderr.contains("spec.sink.config.connectionStringSecretRef: secret default/nope key \"url\": secret not found"),
         "{stderr}"
     );
+    psql(&format!("DROP SCHEMA {schema} CASCADE"));
 }
 
 #[test]
@@ -463,13 +508,8 @@ fn follow_waits_for_the_file_and_tails_new_lines() {
         "source: {type: file, config: {path: in.jsonl, follow: true}}\nsink: {type: file, config: {path: out.jsonl, batchSize: 1}}\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dataflow"))
-        .args(["run", "flow.yaml", "--quiet"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
+    let child = &mut running.0;
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -496,7 +536,7 @@ fn follow_waits_for_the_file_and_tails_new_lines() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(wait_for_exit(&mut child, Duration::from_secs(20)).success());
+    assert!(wait_for_exit(child, Duration::from_secs(20)).success());
     let numbers: Vec<i64> = json_lines(&dir.path().join("out.jsonl"))
         .iter()
         .map(|v| v["n"].as_i64().unwrap())
@@ -621,13 +661,8 @@ fn message_ack_granularity_writes_one_message_per_batch() {
          ackGranularity: message\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dataflow"))
-        .args(["run", "flow.yaml", "--quiet"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
+    let child = &mut running.0;
     let state_file = dir.path().join(".dataflow/state/default_dataflow.json");
     wait_until(Duration::from_secs(10), || {
         json_lines(&dir.path().join("out.jsonl")).len() == 20
@@ -637,5 +672,5 @@ fn message_ack_granularity_writes_one_message_per_batch() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(wait_for_exit(&mut child, Duration::from_secs(20)).success());
+    assert!(wait_for_exit(child, Duration::from_secs(20)).success());
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{SecondsFormat, Utc};
-use dataflow_core::{BuildError, Payload, Record, Registry, Source, SourceContext, SourceError};
+use dataflow_core::{
+    BuildError, Payload, Position, Record, Registry, Source, SourceContext, SourceError,
+};
 use dataflow_spec::template::{Piece, Placeholder, Template, default_template};
 use dataflow_spec::{GenerateSourceConfig, SourceSpec};
 use rand::rngs::SmallRng;
@@ -124,7 +126,7 @@ impl Source for GenerateSource {
             let mut metadata = Map::new();
             metadata.insert("seq".into(), json!(seq));
             let record = Record::new(Payload::Json(payload), metadata, Utc::now());
-            let token = stream.track(json!(seq + 1));
+            let token = stream.track(Position::Count(seq + 1));
             context.emit(record, token).await?;
             seq += 1;
         }

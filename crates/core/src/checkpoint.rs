@@ -177,17 +177,11 @@ pub async fn run_saver(
     policy: SavePolicy,
     stop: CancellationToken,
 ) -> Result<(), CheckpointError> {
-    let mut changes = tracker.subscribe();
-    // A fresh tracker starts at version 0 with nothing committed.
     let mut saved_version = 0;
     loop {
-        if *changes.borrow_and_update() == saved_version {
+        if tracker.version() == saved_version {
             tokio::select! {
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                }
+                _ = tracker.changed() => {}
                 _ = stop.cancelled() => break,
             }
         }
@@ -197,13 +191,13 @@ pub async fn run_saver(
                 _ = stop.cancelled() => break,
             }
         }
-        let version = *changes.borrow_and_update();
+        let version = tracker.version();
         if version != saved_version {
             save(&*store, &flow, &key, &tracker).await?;
             saved_version = version;
         }
     }
-    if *changes.borrow() != saved_version {
+    if tracker.version() != saved_version {
         save(&*store, &flow, &key, &tracker).await?;
     }
     Ok(())

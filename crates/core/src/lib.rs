@@ -32,5 +32,5 @@ pub use registry::{BuildContext, BuildError, Registry};
 pub use sink::{Rejection, Sink, SinkError};
 pub use source::{Source, SourceContext, SourceError};
 pub use stats::{Stats, StatsSnapshot};
-pub use tracker::{PositionTracker, StreamHandle};
+pub use tracker::{Position, PositionTracker, StreamHandle};
 pub use transform::{Derived, PassThrough, TransformFailure, Transformer};

@@ -2,16 +2,50 @@
 //!
 //! Each stream (a file, a partition, a table) hands out positions in read order. Acks may come
 //! back in any order; the tracker commits the highest position below which every position is
-//! acknowledged, so a commit never passes a gap.
+//! acknowledged, so a commit never passes a gap. Positions are kept compact and turned into
+//! JSON only when a checkpoint is written.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
-use tokio::sync::watch;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 use crate::ack::AckToken;
+
+/// A position in a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Position {
+    /// A byte offset and the number of lines before it (line-oriented files).
+    Offset {
+        /// Bytes read up to and including this record.
+        offset: u64,
+        /// Lines read up to and including this record.
+        line: u64,
+    },
+    /// A count of records (array files, generated messages, offsets of a partition).
+    Count(u64),
+    /// Anything else, as JSON (composite positions of polling sources).
+    Json(Value),
+}
+
+impl Position {
+    /// The JSON form stored in checkpoints.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Position::Offset { offset, line } => json!({"offset": offset, "line": line}),
+            Position::Count(count) => json!(count),
+            Position::Json(value) => value.clone(),
+        }
+    }
+}
+
+impl From<Value> for Position {
+    fn from(value: Value) -> Self {
+        Position::Json(value)
+    }
+}
 
 /// Tracks the positions of every stream of one source.
 #[derive(Clone)]
@@ -21,8 +55,9 @@ pub struct PositionTracker {
 
 struct Shared {
     streams: Mutex<HashMap<String, StreamHandle>>,
-    committed: Mutex<BTreeMap<String, Value>>,
-    changes: watch::Sender<u64>,
+    /// Bumped whenever a commit moves.
+    version: AtomicU64,
+    changed: Notify,
     outstanding: AtomicU64,
 }
 
@@ -38,8 +73,8 @@ impl PositionTracker {
         PositionTracker {
             shared: Arc::new(Shared {
                 streams: Mutex::new(HashMap::new()),
-                committed: Mutex::new(BTreeMap::new()),
-                changes: watch::channel(0).0,
+                version: AtomicU64::new(0),
+                changed: Notify::new(),
                 outstanding: AtomicU64::new(0),
             }),
         }
@@ -52,7 +87,6 @@ impl PositionTracker {
             .entry(name.to_string())
             .or_insert_with(|| StreamHandle {
                 inner: Arc::new(StreamInner {
-                    name: name.to_string(),
                     state: Mutex::new(StreamState::default()),
                     shared: Arc::clone(&self.shared),
                 }),
@@ -60,14 +94,30 @@ impl PositionTracker {
             .clone()
     }
 
-    /// The committed position of every stream that committed at least once.
+    /// The committed position of every stream that committed at least once, as JSON.
     pub fn committed(&self) -> BTreeMap<String, Value> {
-        self.shared.committed.lock().expect("tracker lock").clone()
+        let streams = self.shared.streams.lock().expect("tracker lock");
+        streams
+            .iter()
+            .filter_map(|(name, stream)| {
+                let state = stream.inner.state.lock().expect("stream lock");
+                state
+                    .committed
+                    .as_ref()
+                    .map(|position| (name.clone(), position.to_json()))
+            })
+            .collect()
     }
 
-    /// A receiver that changes whenever a commit moves.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.shared.changes.subscribe()
+    /// How many times a commit moved so far.
+    pub fn version(&self) -> u64 {
+        self.shared.version.load(Ordering::Acquire)
+    }
+
+    /// Waits until a commit moves after the last call (a moved commit is never missed: the
+    /// signal is kept when nobody waits).
+    pub async fn changed(&self) {
+        self.shared.changed.notified().await;
     }
 
     /// Positions handed out and not yet committed (held by unacknowledged messages).
@@ -83,7 +133,6 @@ pub struct StreamHandle {
 }
 
 struct StreamInner {
-    name: String,
     state: Mutex<StreamState>,
     shared: Arc<Shared>,
 }
@@ -93,34 +142,30 @@ struct StreamState {
     /// Sequence number of `window[0]`.
     base: u64,
     window: VecDeque<Slot>,
+    committed: Option<Position>,
 }
 
 struct Slot {
-    position: Value,
+    position: Position,
     acked: bool,
 }
 
 impl StreamHandle {
     /// Registers the next position of this stream (positions must come in read order) and
     /// returns the token that acknowledges it.
-    pub fn track(&self, position: Value) -> AckToken {
+    pub fn track(&self, position: impl Into<Position>) -> AckToken {
         let mut state = self.inner.state.lock().expect("stream lock");
         let seq = state.base + state.window.len() as u64;
         state.window.push_back(Slot {
-            position,
+            position: position.into(),
             acked: false,
         });
+        drop(state);
         self.inner
             .shared
             .outstanding
             .fetch_add(1, Ordering::Relaxed);
-        drop(state);
         AckToken::for_position(self.clone(), seq)
-    }
-
-    /// The stream's name.
-    pub fn name(&self) -> &str {
-        &self.inner.name
     }
 
     pub(crate) fn acknowledge(&self, seq: u64) {
@@ -131,20 +176,19 @@ impl StreamHandle {
         if let Some(slot) = state.window.get_mut(index as usize) {
             slot.acked = true;
         }
-        let mut newest = None;
+        let mut released = 0;
         while state.window.front().is_some_and(|slot| slot.acked) {
             let slot = state.window.pop_front().expect("front exists");
             state.base += 1;
-            newest = Some(slot.position);
+            state.committed = Some(slot.position);
+            released += 1;
         }
         drop(state);
-        if let Some(position) = newest {
+        if released > 0 {
             let shared = &self.inner.shared;
-            let mut committed = shared.committed.lock().expect("tracker lock");
-            committed.insert(self.inner.name.clone(), position);
-            drop(committed);
-            shared.outstanding.fetch_sub(1, Ordering::Relaxed);
-            shared.changes.send_modify(|version| *version += 1);
+            shared.outstanding.fetch_sub(released, Ordering::Relaxed);
+            shared.version.fetch_add(1, Ordering::Release);
+            shared.changed.notify_one();
         }
     }
 }
@@ -152,13 +196,14 @@ impl StreamHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn commits_in_order_despite_out_of_order_acks() {
         let tracker = PositionTracker::new();
         let stream = tracker.stream("file");
-        let tokens: Vec<AckToken> = (1..=4).map(|i| stream.track(json!(i * 10))).collect();
+        let tokens: Vec<AckToken> = (1..=4)
+            .map(|i| stream.track(Position::Count(i * 10)))
+            .collect();
         let mut tokens: VecDeque<AckToken> = tokens.into();
         let first = tokens.pop_front().unwrap();
         let second = tokens.pop_front().unwrap();
@@ -170,10 +215,13 @@ mod tests {
             tracker.committed().is_empty(),
             "a gap at position 10 holds everything"
         );
+        assert_eq!(tracker.outstanding(), 4);
         first.ack();
         assert_eq!(tracker.committed()["file"], json!(30));
+        assert_eq!(tracker.outstanding(), 1);
         fourth.ack();
         assert_eq!(tracker.committed()["file"], json!(40));
+        assert_eq!(tracker.outstanding(), 0);
     }
 
     #[test]
@@ -184,5 +232,21 @@ mod tests {
         a.ack();
         assert_eq!(tracker.committed().len(), 1);
         assert_eq!(tracker.committed()["p0"], json!(1));
+    }
+
+    #[test]
+    fn offsets_become_json_when_committed() {
+        let tracker = PositionTracker::new();
+        tracker
+            .stream("in.jsonl")
+            .track(Position::Offset {
+                offset: 120,
+                line: 3,
+            })
+            .ack();
+        assert_eq!(
+            tracker.committed()["in.jsonl"],
+            json!({"offset": 120, "line": 3})
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
-use dataflow_core::{ErrorType, Payload, Record, Source, SourceContext, SourceError};
+use dataflow_core::{ErrorType, Payload, Position, Record, Source, SourceContext, SourceError};
 use dataflow_spec::{FileFormat, FileSourceConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
@@ -100,7 +100,10 @@ impl FileSource {
             line_number += 1;
             let text = trim_line(&buffer);
             if !text.is_empty() {
-                let token = stream.track(json!({"offset": offset, "line": line_number}));
+                let token = stream.track(Position::Offset {
+                    offset,
+                    line: line_number,
+                });
                 match serde_json::from_slice::<Value>(text) {
                     Ok(value) => {
                         context

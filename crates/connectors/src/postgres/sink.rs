@@ -55,9 +55,26 @@ impl Unit<'_> {
 /// Rows sharing one column list, encoded once; `rows[i]` is the byte range of one row.
 struct Group {
     columns: Vec<String>,
+    /// The catalog entry of each column (plus the ordinal column for upserts).
+    resolved: Vec<Column>,
     binary: bool,
+    /// Encoded rows while encoding; moved into `frozen` when done.
     data: BytesMut,
+    /// The encoded rows, shared without copying.
+    frozen: Bytes,
     rows: Vec<(usize, Range<usize>)>,
+}
+
+impl Group {
+    /// Whether a row has exactly these columns in this order (no hashing).
+    fn same_order(&self, fields: &Map<String, Value>) -> bool {
+        fields.len() == self.columns.len() && fields.keys().zip(&self.columns).all(|(a, b)| a == b)
+    }
+
+    /// Whether a row has exactly these columns in any order.
+    fn same_set(&self, fields: &Map<String, Value>) -> bool {
+        fields.len() == self.columns.len() && self.columns.iter().all(|c| fields.contains_key(c))
+    }
 }
 
 /// A piece of work: a row of a group, or a delete.
@@ -275,8 +292,17 @@ impl PostgresSink {
         }
         let known: HashMap<&str, ()> = self.columns.iter().map(|c| (c.name.as_str(), ())).collect();
         let mut missing: Vec<(String, Value)> = Vec::new();
+        let mut previous: Option<&Map<String, Value>> = None;
         for unit in &units {
             if let Unit::Row { fields, .. } = unit {
+                // Rows usually share their keys: check a key list once.
+                let same_keys = previous.is_some_and(|p| {
+                    p.len() == fields.len() && p.keys().zip(fields.keys()).all(|(a, b)| a == b)
+                });
+                previous = Some(fields);
+                if same_keys {
+                    continue;
+                }
                 for (name, value) in fields.iter() {
                     if !known.contains_key(name.as_str()) {
                         match missing.iter_mut().find(|(n, _)| n == name) {
@@ -364,34 +390,41 @@ impl PostgresSink {
                 ));
                 continue;
             }
-            let group_index = match groups.iter().position(|g| {
-                g.columns.len() == fields.len() && g.columns.iter().all(|c| fields.contains_key(c))
-            }) {
-                Some(found) => found,
-                None => {
-                    let columns: Vec<String> = fields.keys().cloned().collect();
-                    let binary = columns.iter().all(|c| {
-                        by_name
-                            .get(c.as_str())
-                            .is_some_and(|col| col.kind != ColumnKind::Other)
-                    });
-                    groups.push(Group {
-                        columns,
-                        binary,
-                        data: BytesMut::new(),
-                        rows: Vec::new(),
-                    });
-                    groups.len() - 1
-                }
+            let group_index = match groups.last().filter(|g| g.same_order(&fields)) {
+                Some(_) => groups.len() - 1,
+                None => match groups.iter().position(|g| g.same_set(&fields)) {
+                    Some(found) => found,
+                    None => {
+                        let columns: Vec<String> = fields.keys().cloned().collect();
+                        let mut resolved: Vec<Column> = columns
+                            .iter()
+                            .map(|c| by_name[c.as_str()].clone())
+                            .collect();
+                        let binary = resolved.iter().all(|col| col.kind != ColumnKind::Other);
+                        if self.config.upsert_mode {
+                            resolved.push(self.ordinal.clone());
+                        }
+                        groups.push(Group {
+                            columns,
+                            resolved,
+                            binary,
+                            data: BytesMut::new(),
+                            frozen: Bytes::new(),
+                            rows: Vec::new(),
+                        });
+                        groups.len() - 1
+                    }
+                },
             };
             let group = &mut groups[group_index];
-            let mut columns: Vec<&Column> =
-                group.columns.iter().map(|c| by_name[c.as_str()]).collect();
+            let columns: Vec<&Column> = group.resolved.iter().collect();
             let ordinal_value = Value::from(index as u64);
-            let mut values: Vec<Option<&Value>> =
-                group.columns.iter().map(|c| fields.get(c)).collect();
+            let mut values: Vec<Option<&Value>> = if group.same_order(&fields) {
+                fields.values().map(Some).collect()
+            } else {
+                group.columns.iter().map(|c| fields.get(c)).collect()
+            };
             if self.config.upsert_mode {
-                columns.push(&self.ordinal);
                 values.push(Some(&ordinal_value));
             }
             let start = group.data.len();
@@ -411,6 +444,9 @@ impl PostgresSink {
                 }
                 Err(reason) => rejections.push(Rejection::new(index, reason)),
             }
+        }
+        for group in &mut groups {
+            group.frozen = std::mem::take(&mut group.data).freeze();
         }
         (groups, parts)
     }
@@ -451,19 +487,36 @@ impl PostgresSink {
                     ))
                     .await?;
             }
-            let mut data = BytesMut::with_capacity(group.data.len() + 32);
+            let count = parts
+                .iter()
+                .filter(|p| matches!(p, Part::Row { group: g, .. } if *g == group_index))
+                .count();
+            let mut chunks: Vec<Bytes> = Vec::with_capacity(3);
             if group.binary {
-                encode::binary_header(&mut data);
+                let mut header = BytesMut::with_capacity(19);
+                encode::binary_header(&mut header);
+                chunks.push(header.freeze());
             }
-            for range in std::iter::once(first).chain(rows) {
-                data.extend_from_slice(&group.data[range.clone()]);
+            if count == group.rows.len() {
+                // The whole group: its encoded rows as they are.
+                chunks.push(group.frozen.clone());
+            } else {
+                let mut data = BytesMut::with_capacity(group.frozen.len());
+                for range in std::iter::once(first).chain(rows) {
+                    data.extend_from_slice(&group.frozen[range.clone()]);
+                }
+                chunks.push(data.freeze());
             }
             if group.binary {
-                encode::binary_trailer(&mut data);
+                let mut trailer = BytesMut::with_capacity(2);
+                encode::binary_trailer(&mut trailer);
+                chunks.push(trailer.freeze());
             }
             let sink = transaction.copy_in::<_, Bytes>(&copy).await?;
             let mut sink = std::pin::pin!(sink);
-            sink.send(data.freeze()).await?;
+            for chunk in chunks {
+                sink.feed(chunk).await?;
+            }
             sink.as_mut().finish().await?;
             if let Some(merge) = merge {
                 transaction.batch_execute(&merge).await?;

@@ -183,6 +183,7 @@ fn generate_null(
         let context = BuildContext {
             flow: &flow,
             base_dir: std::env::current_dir()?,
+            once: false,
         };
         let transformer: Arc<dyn dataflow_core::Transformer> = match chain_workers {
             Some(_) => crate::files::chain_of(&flow)?,

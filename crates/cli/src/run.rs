@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// No progress line, even on a terminal.
     #[arg(long)]
     quiet: bool,
+    /// Polling sources stop after the first poll that returns nothing new.
+    #[arg(long)]
+    once: bool,
 }
 
 /// Runs the DataFlow of the given files.
@@ -89,6 +92,7 @@ async fn run_flow(flow: DataFlow, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let context = BuildContext {
         flow: &flow,
         base_dir: std::env::current_dir()?,
+        once: args.once,
     };
     let store: Arc<dyn CheckpointStore> = Arc::new(FileCheckpointStore::new(&args.state_dir));
     let runnable = Flow::from_spec(&flow, &registry, transformer, &context, Some(store))?;

@@ -20,6 +20,8 @@ pub struct BuildContext<'a> {
     pub flow: &'a DataFlow,
     /// Directory relative paths in the configuration are resolved against.
     pub base_dir: PathBuf,
+    /// Polling sources stop after the first poll that returns nothing new (`run --once`).
+    pub once: bool,
 }
 
 impl BuildContext<'_> {

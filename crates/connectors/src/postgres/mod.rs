@@ -3,15 +3,26 @@
 mod catalog;
 mod encode;
 mod sink;
+mod source;
 
 pub use sink::PostgresSink;
+pub use source::PostgresSource;
 
 use dataflow_core::{BuildError, Registry};
-use dataflow_spec::SinkSpec;
+use dataflow_spec::{SinkSpec, SourceSpec};
 use tokio_postgres::{Client, NoTls};
 
-/// Registers the `postgresql` sink.
+/// Registers the `postgresql` source and sink.
 pub fn register(registry: &mut Registry) {
+    registry.register_source("postgresql", |spec, context| match spec {
+        SourceSpec::Postgresql(config) => Ok(Box::new(
+            PostgresSource::new(config.clone(), context.once).map_err(BuildError)?,
+        )),
+        other => Err(BuildError(format!(
+            "postgresql source given a {} config",
+            other.type_name()
+        ))),
+    });
     registry.register_sink("postgresql", |spec, _| match spec {
         SinkSpec::Postgresql(config) => Ok(Box::new(PostgresSink::new(config.clone())?)),
         other => Err(BuildError(format!(

@@ -1,0 +1,207 @@
+//! The PostgreSQL polling source end to end against the real server (127.0.0.1:5432).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+const CONNECTION: &str = "host=127.0.0.1 port=5432 user=root dbname=test";
+
+fn psql(sql: &str) -> String {
+    let output = Command::new("psql")
+        .args([
+            CONNECTION,
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dataflow"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+struct Schema(String);
+
+impl Schema {
+    fn new(tag: &str) -> Schema {
+        let name = format!("src_{tag}_{}", std::process::id());
+        psql(&format!(
+            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+        ));
+        Schema(name)
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                CONNECTION,
+                "-q",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0),
+            ])
+            .output();
+    }
+}
+
+#[test]
+fn column_values_become_faithful_json() {
+    let schema = Schema::new("types");
+    let s = &schema.0;
+    psql(&format!(
+        "CREATE TYPE {s}.mood AS ENUM ('ok', 'sad');
+         CREATE TABLE {s}.things (id bigint PRIMARY KEY, small smallint, flag boolean, price numeric(8,2), huge numeric, ratio real,
+           label varchar(10), doc jsonb, tags text[], nums int[], at timestamptz, local timestamp, day date, blob bytea, ref uuid,
+           addr inet, mood {s}.mood, span interval, nothing text);
+         INSERT INTO {s}.things VALUES (1, 2, true, 12.50, 123456789012345678901234567890.123456789, 0.5, 'x', '{{\"a\": [1, {{\"b\": null}}]}}',
+           ARRAY['a', 'b'], ARRAY[1, NULL, 3], '2024-01-15 12:00:00+03', '2024-01-15 09:00:00', '2024-02-29', 'hi', '6f1c8d4e-2d4b-4c3a-9f0e-0d2a4b6c8e10',
+           '10.0.0.1', 'sad', '1 day 2 hours', NULL)"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!("source:\n  type: postgresql\n  config: {{connectionString: \"{CONNECTION}\", table: {s}.things}}\nsink: {{type: file, config: {{path: out.jsonl}}}}\n"),
+    )
+    .unwrap();
+    let output = run(dir.path(), &["run", "flow.yaml", "--once"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows = lines(&dir.path().join("out.jsonl"));
+    assert_eq!(
+        rows,
+        vec![json!({
+            "id": 1, "small": 2, "flag": true, "price": 12.5, "huge": "123456789012345678901234567890.123456789", "ratio": 0.5,
+            "label": "x", "doc": {"a": [1, {"b": null}]}, "tags": ["a", "b"], "nums": [1, null, 3],
+            "at": "2024-01-15T09:00:00Z", "local": "2024-01-15T09:00:00Z", "day": "2024-02-29", "blob": "aGk=",
+            "ref": "6f1c8d4e-2d4b-4c3a-9f0e-0d2a4b6c8e10", "addr": "10.0.0.1", "mood": "sad", "span": "1 day 02:00:00", "nothing": null
+        })]
+    );
+}
+
+#[test]
+fn postgresql_to_postgresql_resumes_from_its_checkpoint() {
+    let schema = Schema::new("resume");
+    let s = &schema.0;
+    psql(&format!(
+        "CREATE TABLE {s}.orders (id bigint PRIMARY KEY, name text, created_at timestamp DEFAULT now(), updated_at timestamp);
+         CREATE TABLE {s}.copy (id bigint, name text, created_at timestamp, updated_at timestamp);
+         INSERT INTO {s}.orders (id, name, created_at) SELECT g, 'v1-' || g, timestamp '2026-01-01' + g * interval '1 minute' FROM generate_series(1, 5) g"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!(
+            "source:\n  type: postgresql\n  postgresql:\n    connectionString: \"{CONNECTION}\"\n    table: {s}.orders\n    readBatchSize: 2\n\
+             sink:\n  type: postgresql\n  postgresql:\n    connectionString: \"{CONNECTION}\"\n    table: {s}.copy\n    batchSize: 100\n"
+        ),
+    )
+    .unwrap();
+    let copied = || {
+        psql(&format!(
+            "SELECT string_agg(id || ':' || name, ',' ORDER BY id, name) FROM {s}.copy"
+        ))
+    };
+    assert!(
+        run(dir.path(), &["run", "flow.yaml", "--once"])
+            .status
+            .success()
+    );
+    assert_eq!(copied(), "1:v1-1,2:v1-2,3:v1-3,4:v1-4,5:v1-5");
+
+    // Stopped: new rows and an update arrive meanwhile.
+    psql(&format!(
+        "INSERT INTO {s}.orders (id, name, created_at) VALUES (6, 'v1-6', timestamp '2026-01-02'), (7, 'v1-7', timestamp '2026-01-02');
+         UPDATE {s}.orders SET name = 'v2-2', updated_at = timestamp '2026-01-03' WHERE id = 2"
+    ));
+    let output = run(dir.path(), &["run", "flow.yaml", "--once"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        copied(),
+        "1:v1-1,2:v1-2,2:v2-2,3:v1-3,4:v1-4,5:v1-5,6:v1-6,7:v1-7",
+        "every change, none twice"
+    );
+
+    // Nothing new: nothing copied again.
+    assert!(
+        run(dir.path(), &["run", "flow.yaml", "--once"])
+            .status
+            .success()
+    );
+    assert_eq!(psql(&format!("SELECT count(*) FROM {s}.copy")), "8");
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(".dataflow/state/default_dataflow.json")).unwrap(),
+    )
+    .unwrap();
+    let position = &state["postgresql"]["streams"][format!("{s}.orders")];
+    assert_eq!(
+        position["lastReadChangeTime"], "2026-01-03T00:00:00.000000000Z",
+        "{state}"
+    );
+    assert_eq!(position["lastReadOrderByValue"], 2);
+}
+
+#[test]
+fn raw_mode_and_operation_metadata() {
+    let schema = Schema::new("raw");
+    let s = &schema.0;
+    psql(&format!(
+        "CREATE TABLE {s}.t (id int PRIMARY KEY, v text, created_at timestamp, updated_at timestamp);
+         INSERT INTO {s}.t VALUES (1, 'new', '2026-01-01', '2026-01-01'), (2, 'changed', '2026-01-01', '2026-01-05')"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!(
+            "source:\n  type: postgresql\n  config: {{connectionString: \"{CONNECTION}\", table: {s}.t, rawMode: true}}\n\
+             sink: {{type: file, config: {{path: out.jsonl}}}}\n\
+             transformations:\n  - type: insertField\n    config: {{fields: {{op: \"${{metadata.operation}}\"}}}}\n"
+        ),
+    )
+    .unwrap();
+    assert!(
+        run(dir.path(), &["run", "flow.yaml", "--once"])
+            .status
+            .success()
+    );
+    let rows = lines(&dir.path().join("out.jsonl"));
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["value"]["v"], "new");
+    assert_eq!(rows[0]["_metadata"], json!({"table": "t", "id": 1}));
+    assert_eq!(rows[0]["op"], "insert");
+    assert_eq!(rows[1]["op"], "update");
+}

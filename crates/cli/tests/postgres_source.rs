@@ -205,3 +205,27 @@ fn raw_mode_and_operation_metadata() {
     assert_eq!(rows[0]["op"], "insert");
     assert_eq!(rows[1]["op"], "update");
 }
+
+#[test]
+fn auto_create_table_creates_the_source_table() {
+    let schema = Schema::new("auto");
+    let s = &schema.0;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!("source:\n  type: postgresql\n  config: {{connectionString: \"{CONNECTION}\", table: {s}.inbox, autoCreateTable: true}}\nsink: {{type: null}}\n"),
+    )
+    .unwrap();
+    let output = run(dir.path(), &["run", "flow.yaml", "--once"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        psql(&format!(
+            "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = '{s}' AND table_name = 'inbox'"
+        )),
+        "id,created_at,updated_at"
+    );
+}

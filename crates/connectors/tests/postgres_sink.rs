@@ -427,3 +427,57 @@ async fn raw_mode_round_trips_payload_and_metadata() {
     let index = schema.rows(&format!("SELECT indexdef FROM pg_indexes WHERE schemaname = '{}' AND tablename = 'raw' AND indexdef LIKE '%gin%'", schema.name)).await;
     assert_eq!(index.len(), 1, "GIN index on data");
 }
+
+#[tokio::test]
+async fn a_lost_connection_is_transient_and_the_retry_reconnects_without_duplicates() {
+    let schema = Schema::new().await;
+    schema
+        .client
+        .batch_execute(&format!(
+            "CREATE TABLE {} (id bigint PRIMARY KEY, v text)",
+            schema.table("r")
+        ))
+        .await
+        .unwrap();
+    let mut config = schema.config("r");
+    config.upsert_mode = true;
+    let application = format!("sink_{}", schema.name);
+    config.connection.connection_string = Some(format!(
+        "{} application_name={application}",
+        connection_string()
+    ));
+    let mut sink = PostgresSink::new(config).unwrap();
+    sink.connect().await.unwrap();
+    assert!(
+        sink.write(&batch(&[json!({"id": 1, "v": "a"})]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Kill exactly the sink's session, as a failover or an administrator would.
+    let killed = schema
+        .client
+        .query_one("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", &[&application])
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(killed, 1);
+    let rows = batch(&[json!({"id": 1, "v": "b"}), json!({"id": 2, "v": "c"})]);
+    // Either the sink notices the closed session before writing and reconnects at once, or the
+    // write fails: then the failure is transient and the engine's retry (the same batch again)
+    // goes through a new connection.
+    match sink.write(&rows).await {
+        Ok(rejections) => assert!(rejections.is_empty()),
+        Err(error) => {
+            assert!(
+                matches!(error, dataflow_core::SinkError::Transient(_)),
+                "a lost connection is transient: {error}"
+            );
+            assert!(sink.write(&rows).await.unwrap().is_empty());
+        }
+    }
+    assert_eq!(
+        schema.rows("SELECT id, v FROM $schema.r ORDER BY id").await,
+        vec![json!({"id": 1, "v": "b"}), json!({"id": 2, "v": "c"})]
+    );
+}

@@ -673,9 +673,8 @@ impl Sink for PostgresSink {
                         let _ = self.refresh_columns().await;
                         return Err(SinkError::Transient(describe(&error)));
                     }
-                    if self.client.as_ref().is_some_and(Client::is_closed) {
-                        self.client = None;
-                    }
+                    // Start the retry on a fresh connection: a broken one may not know yet.
+                    self.client = None;
                     return Err(sql_error("writing the batch", &error));
                 }
             }

@@ -152,6 +152,14 @@ impl PostgresSource {
 
     /// Prepares the base query to learn its columns, then builds the polling statement.
     async fn plan(&self, client: &Client) -> Result<Plan, tokio_postgres::Error> {
+        if let (Some(table), true) = (&self.table, self.config.auto_create_table) {
+            client
+                .batch_execute(&format!(
+                    "CREATE TABLE IF NOT EXISTS {} (id SERIAL PRIMARY KEY, created_at TIMESTAMP DEFAULT now(), updated_at TIMESTAMP DEFAULT now())",
+                    table.quoted()
+                ))
+                .await?;
+        }
         let base = match (&self.config.query, &self.table) {
             (Some(query), _) => query.trim().trim_end_matches(';').to_string(),
             (None, Some(table)) => format!("SELECT * FROM {}", table.quoted()),

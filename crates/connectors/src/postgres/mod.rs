@@ -4,9 +4,11 @@ mod catalog;
 mod encode;
 mod sink;
 mod source;
+mod tls;
 
 pub use sink::PostgresSink;
 pub use source::PostgresSource;
+pub use tls::{SslMode, TlsSettings};
 
 use dataflow_core::{BuildError, Registry};
 use dataflow_spec::{SinkSpec, SourceSpec};
@@ -95,15 +97,48 @@ pub fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
-/// Connects, running the connection on its own task.
-pub async fn connect(connection_string: &str) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(connection_string, NoTls).await?;
+/// A connection failure before any SQL ran.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The connection string asks for something impossible (bad `sslmode`, missing CA file).
+    #[error("{0}")]
+    Settings(String),
+    /// The server could not be reached or refused the connection.
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+/// Connects with the TLS `sslmode` asks for, running the connection on its own task.
+pub async fn connect(connection_string: &str) -> Result<Client, ConnectError> {
+    let settings = TlsSettings::parse(connection_string).map_err(ConnectError::Settings)?;
+    let tls = settings.client_config().map_err(ConnectError::Settings)?;
+    let client = match tls {
+        None => {
+            let (client, connection) =
+                tokio_postgres::connect(&settings.connection_string, NoTls).await?;
+            spawn_connection(connection);
+            client
+        }
+        Some(config) => {
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
+            let (client, connection) =
+                tokio_postgres::connect(&settings.connection_string, tls).await?;
+            spawn_connection(connection);
+            client
+        }
+    };
+    Ok(client)
+}
+
+fn spawn_connection<F>(connection: F)
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+{
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::warn!(%error, "postgresql connection closed");
         }
     });
-    Ok(client)
 }
 
 /// Whether an error can succeed when retried (connection lost, serialization failure,

@@ -18,7 +18,7 @@ use tokio_postgres::Client;
 
 use super::catalog::{self, Column, ColumnKind};
 use super::encode;
-use super::{TableName, connect, describe, is_transient, quote};
+use super::{ConnectError, TableName, connect, describe, is_transient, quote};
 
 /// Name of the batch-ordinal column of the upsert staging table.
 const ORDINAL: &str = "__dataflow_ordinal";
@@ -129,14 +129,21 @@ impl PostgresSink {
 
     async fn client(&mut self) -> Result<&mut Client, SinkError> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
-            let client = connect(&self.connection_string).await.map_err(|e| {
-                let text = format!("connecting to PostgreSQL: {}", describe(&e));
-                if is_transient(&e) || e.as_db_error().is_none() {
-                    SinkError::Transient(text)
-                } else {
-                    SinkError::Fatal(text)
-                }
-            })?;
+            let client = connect(&self.connection_string)
+                .await
+                .map_err(|error| match error {
+                    ConnectError::Settings(text) => {
+                        SinkError::Fatal(format!("postgresql sink: {text}"))
+                    }
+                    ConnectError::Postgres(e) => {
+                        let text = format!("connecting to PostgreSQL: {}", describe(&e));
+                        if is_transient(&e) || e.as_db_error().is_none() {
+                            SinkError::Transient(text)
+                        } else {
+                            SinkError::Fatal(text)
+                        }
+                    }
+                })?;
             self.client = Some(client);
             self.refresh_columns().await?;
         }

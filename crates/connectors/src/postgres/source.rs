@@ -54,6 +54,8 @@ impl Cursor {
 /// Why a poll ended early.
 enum PollError {
     Sql(tokio_postgres::Error),
+    /// The connection string asks for something impossible.
+    Settings(String),
     /// The pipeline stopped while rows were being emitted.
     Stopped,
 }
@@ -61,6 +63,15 @@ enum PollError {
 impl From<tokio_postgres::Error> for PollError {
     fn from(error: tokio_postgres::Error) -> Self {
         PollError::Sql(error)
+    }
+}
+
+impl From<super::ConnectError> for PollError {
+    fn from(error: super::ConnectError) -> Self {
+        match error {
+            super::ConnectError::Settings(text) => PollError::Settings(text),
+            super::ConnectError::Postgres(error) => PollError::Sql(error),
+        }
     }
 }
 
@@ -463,6 +474,9 @@ impl Source for PostgresSource {
                     if self.once { Duration::ZERO } else { interval }
                 }
                 Err(PollError::Stopped) => return Ok(()),
+                Err(PollError::Settings(text)) => {
+                    return Err(SourceError::Fatal(format!("postgresql source: {text}")));
+                }
                 Err(PollError::Sql(error)) => {
                     failures += 1;
                     if client.as_ref().is_some_and(Client::is_closed) {

@@ -1,34 +1,16 @@
 //! The `dataflow` binary end to end: validate, run, error sink, secrets, resume, signals.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn dataflow(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dataflow"))
-        .args(args)
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
+mod support;
+use support::{dataflow, json_lines, psql, spawn, text};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn json_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }
 
 #[test]
@@ -340,46 +322,6 @@ fn a_second_run_resumes_after_the_checkpoint() {
     .unwrap();
     assert!(dataflow(dir.path(), &["run", "flow.yaml"]).status.success());
     assert_eq!(json_lines(&dir.path().join("out.jsonl")).len(), 2020);
-}
-
-/// Kills a spawned `dataflow` when a test ends, even when it fails midway.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(dir: &Path, args: &[&str]) -> Running {
-    Running(
-        Command::new(env!("CARGO_BIN_EXE_dataflow"))
-            .args(args)
-            .current_dir(dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn psql(sql: &str) -> String {
-    let output = Command::new("psql")
-        .args([
-            "host=127.0.0.1 port=5432 user=root dbname=test",
-            "-X",
-            "-q",
-            "-t",
-            "-A",
-            "-c",
-            sql,
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    text(&output.stdout).trim().to_string()
 }
 
 #[test]

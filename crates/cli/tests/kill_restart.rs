@@ -4,11 +4,12 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use serde_json::Value;
+
+mod support;
+use support::{kill_repeatedly, spawn};
 
 const LINES: u64 = 200_000;
 const KILLS: usize = 5;
@@ -19,35 +20,6 @@ fn write_input(path: &Path) {
         writeln!(file, r#"{{"n":{n},"pad":"{}"}}"#, "x".repeat(60)).unwrap();
     }
     file.flush().unwrap();
-}
-
-fn start(dir: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_dataflow"))
-        .args(["run", "flow.yaml", "--quiet"])
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// Kills the flow at random moments until `KILLS` kills landed mid-stream. Returns false if the
-/// flow finished before that (the caller starts over with shorter delays).
-fn kill_repeatedly(dir: &Path, max_delay_ms: u64) -> bool {
-    let mut rng = rand::rng();
-    let mut kills = 0;
-    while kills < KILLS {
-        let mut child = start(dir);
-        std::thread::sleep(Duration::from_millis(rng.random_range(20..=max_delay_ms)));
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        kills += 1;
-    }
-    true
 }
 
 #[test]
@@ -63,7 +35,7 @@ fn sigkill_at_random_moments_loses_nothing() {
     .unwrap();
 
     let mut max_delay_ms = 250;
-    while !kill_repeatedly(dir.path(), max_delay_ms) {
+    while !kill_repeatedly(dir.path(), KILLS, max_delay_ms) {
         assert!(
             max_delay_ms > 25,
             "the flow always finished before {KILLS} kills"
@@ -79,9 +51,9 @@ fn sigkill_at_random_moments_loses_nothing() {
 
     // Run to the end.
     let started = Instant::now();
-    let mut child = start(dir.path());
+    let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = running.0.try_wait().unwrap() {
             break status;
         }
         assert!(

@@ -3,68 +3,13 @@
 //! (scripts/test-servers.sh starts it).
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rand::Rng;
+mod support;
+use support::{POSTGRES, kill_repeatedly, psql, spawn};
 
 const ROWS: u64 = 200_000;
 const KILLS: usize = 5;
-
-fn connection_string() -> String {
-    std::env::var("DATAFLOW_TEST_POSTGRES")
-        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=root dbname=test".into())
-}
-
-fn psql(sql: &str) -> String {
-    let output = Command::new("psql")
-        .args([
-            &connection_string(),
-            "-X",
-            "-q",
-            "-t",
-            "-A",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql");
-    assert!(
-        output.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-fn start(dir: &std::path::Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_dataflow"))
-        .args(["run", "flow.yaml", "--quiet"])
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// Kills the flow at random moments until `KILLS` kills landed mid-stream; false if it finished
-/// first.
-fn kill_repeatedly(dir: &std::path::Path, max_delay_ms: u64) -> bool {
-    let mut rng = rand::rng();
-    for _ in 0..KILLS {
-        let mut child = start(dir);
-        std::thread::sleep(Duration::from_millis(rng.random_range(30..=max_delay_ms)));
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-    }
-    true
-}
 
 #[test]
 fn sigkill_file_to_postgresql_upsert_ends_with_the_exact_input() {
@@ -93,13 +38,13 @@ fn sigkill_file_to_postgresql_upsert_ends_with_the_exact_input() {
             "source: {{type: file, config: {{path: in.jsonl}}}}\n\
              sink:\n  type: postgresql\n  config:\n    connectionString: \"{}\"\n    table: {schema}.items\n    autoCreateTable: true\n    upsertMode: true\n    conflictKey: id\n    batchSize: 200\n\
              checkpointSaveInterval: 100ms\n",
-            connection_string()
+            POSTGRES
         ),
     )
     .unwrap();
 
     let mut max_delay_ms = 600;
-    while !kill_repeatedly(dir.path(), max_delay_ms) {
+    while !kill_repeatedly(dir.path(), KILLS, max_delay_ms) {
         // The flow finished before five kills landed: start over with shorter delays.
         assert!(
             max_delay_ms > 40,
@@ -110,10 +55,10 @@ fn sigkill_file_to_postgresql_upsert_ends_with_the_exact_input() {
         let _ = std::fs::remove_dir_all(dir.path().join(".dataflow"));
     }
 
-    let mut child = start(dir.path());
+    let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = running.0.try_wait().unwrap() {
             break status;
         }
         assert!(

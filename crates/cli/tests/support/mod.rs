@@ -1,0 +1,98 @@
+//! Helpers shared by the binary's tests: running `dataflow`, reading outputs, talking to the
+//! test PostgreSQL, and killing runs at random moments.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::Value;
+
+/// The test PostgreSQL (scripts/test-servers.sh starts it).
+pub const POSTGRES: &str = "host=127.0.0.1 port=5432 user=root dbname=test";
+
+/// Runs `dataflow ARGS` in `dir` to the end.
+pub fn dataflow(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dataflow"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// A `dataflow` running in the background, killed when dropped (also when a test fails).
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `dataflow ARGS` in `dir` in the background, output discarded.
+pub fn spawn(dir: &Path, args: &[&str]) -> Running {
+    Running(
+        Command::new(env!("CARGO_BIN_EXE_dataflow"))
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Standard output or error as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The JSON values of a JSON-lines file (none when it does not exist).
+pub fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Runs SQL through psql on the test PostgreSQL; returns the unaligned output.
+pub fn psql(sql: &str) -> String {
+    let output = Command::new("psql")
+        .args([
+            POSTGRES,
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{sql}: {}", text(&output.stderr));
+    text(&output.stdout).trim().to_string()
+}
+
+/// Starts `dataflow run flow.yaml` in `dir` and SIGKILLs it after a random delay, `kills` times.
+/// Returns false when a run finished before it could be killed.
+pub fn kill_repeatedly(dir: &Path, kills: usize, max_delay_ms: u64) -> bool {
+    let mut rng = rand::rng();
+    for _ in 0..kills {
+        let mut running = spawn(dir, &["run", "flow.yaml", "--quiet"]);
+        std::thread::sleep(Duration::from_millis(rng.random_range(20..=max_delay_ms)));
+        if running.0.try_wait().unwrap().is_some() {
+            return false;
+        }
+        running.0.kill().unwrap(); // SIGKILL
+        running.0.wait().unwrap();
+    }
+    true
+}

@@ -189,3 +189,73 @@ fn auto_create_table_creates_the_source_table() {
         "id,created_at,updated_at"
     );
 }
+
+#[test]
+fn a_custom_query_with_its_own_columns_is_polled_until_stopped() {
+    use std::time::{Duration, Instant};
+    let schema = Schema::new("query");
+    let s = &schema.0;
+    psql(&format!(
+        "CREATE TABLE {s}.events (seq bigint PRIMARY KEY, modified timestamptz NOT NULL, body text);
+         INSERT INTO {s}.events VALUES (1, '2026-01-01T00:00:00Z', 'a'), (2, '2026-01-01T00:00:00Z', 'skip'), (3, '2026-01-01T00:01:00Z', 'b')"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!(
+            "source:\n  type: postgresql\n  config:\n    connectionString: \"{CONNECTION}\"\n    query: \"SELECT seq, modified, body FROM {s}.events WHERE body <> 'skip'\"\n\
+             \x20   changeTrackingColumn: modified\n    orderByColumn: seq\n    pollInterval: 1\n\
+             sink: {{type: file, config: {{path: out.jsonl, batchSize: 1}}}}\n"
+        ),
+    )
+    .unwrap();
+    let bodies = || {
+        lines(&dir.path().join("out.jsonl"))
+            .iter()
+            .map(|v| v["body"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let wait_for = |expected: &[&str]| {
+        let started = Instant::now();
+        while bodies() != expected {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "expected {expected:?}, have {:?}",
+                bodies()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // No --once: an empty poll is not the end; new rows keep arriving until the stop signal.
+    let mut running = support::spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
+    wait_for(&["a", "b"]);
+    psql(&format!(
+        "INSERT INTO {s}.events VALUES (4, '2026-01-02T00:00:00Z', 'c'); UPDATE {s}.events SET body = 'a2', modified = '2026-01-03T00:00:00Z' WHERE seq = 1"
+    ));
+    wait_for(&["a", "b", "c", "a2"]);
+    assert!(running.0.try_wait().unwrap().is_none(), "still polling");
+    Command::new("kill")
+        .args(["-TERM", &running.0.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(".dataflow/state/default_dataflow.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        state["postgresql"]["streams"]["query"]["lastReadOrderByValue"], 1,
+        "{state}"
+    );
+}

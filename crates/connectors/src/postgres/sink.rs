@@ -424,22 +424,10 @@ impl PostgresSink {
                 },
             };
             let group = &mut groups[group_index];
-            let columns: Vec<&Column> = group.resolved.iter().collect();
-            let ordinal_value = Value::from(index as u64);
-            let mut values: Vec<Option<&Value>> = if group.same_order(&fields) {
-                fields.values().map(Some).collect()
-            } else {
-                group.columns.iter().map(|c| fields.get(c)).collect()
-            };
-            if self.config.upsert_mode {
-                values.push(Some(&ordinal_value));
-            }
-            let start = group.data.len();
-            let encoded = if group.binary {
-                encode::binary_row(&mut group.data, &columns, &values)
-            } else {
-                encode::csv_row(&mut group.data, &columns, &values)
-            };
+            let mut data = std::mem::take(&mut group.data);
+            let start = data.len();
+            let encoded = encode_row(group, &fields, index, self.config.upsert_mode, &mut data);
+            group.data = data;
             match encoded {
                 Ok(()) => {
                     group.rows.push((index, start..group.data.len()));
@@ -456,6 +444,107 @@ impl PostgresSink {
             group.frozen = std::mem::take(&mut group.data).freeze();
         }
         (groups, parts)
+    }
+
+    /// The common batch — rows that all share one key order, no deletes — written in one pass:
+    /// rows are encoded into chunks that go to the server as soon as they are full, so the
+    /// server ingests while the rest is encoded. `Ok(None)` when the batch is not that shape.
+    async fn stream(
+        &mut self,
+        units: &[Unit<'_>],
+    ) -> Result<Option<Vec<Rejection>>, tokio_postgres::Error> {
+        const CHUNK: usize = 256 * 1024;
+        let rows: Vec<(usize, &Map<String, Value>)> = units
+            .iter()
+            .filter_map(|unit| match unit {
+                Unit::Row { index, fields } => Some((*index, fields.as_ref())),
+                Unit::Delete { .. } => None,
+            })
+            .collect();
+        let Some((_, first)) = rows.first() else {
+            return Ok(None);
+        };
+        if rows.len() != units.len()
+            || !rows.iter().all(|(_, f)| {
+                f.len() == first.len() && f.keys().zip(first.keys()).all(|(a, b)| a == b)
+            })
+        {
+            return Ok(None);
+        }
+        let by_name: HashMap<&str, &Column> =
+            self.columns.iter().map(|c| (c.name.as_str(), c)).collect();
+        let columns: Vec<String> = first.keys().cloned().collect();
+        let mut resolved: Vec<Column> = columns
+            .iter()
+            .map(|c| by_name[c.as_str()].clone())
+            .collect();
+        let binary = resolved.iter().all(|col| col.kind != ColumnKind::Other);
+        if self.config.upsert_mode {
+            resolved.push(self.ordinal.clone());
+        }
+        let group = Group {
+            columns,
+            resolved,
+            binary,
+            data: BytesMut::new(),
+            frozen: Bytes::new(),
+            rows: Vec::new(),
+        };
+        let (copy, merge) = self.copy_statements(&group);
+        let mut rejections = Vec::new();
+        let table = self.table.quoted();
+        let upsert = self.config.upsert_mode;
+        let conflict_key = self.config.conflict_key.clone();
+        let mut buffer = BytesMut::with_capacity(CHUNK + 4096);
+        if binary {
+            encode::binary_header(&mut buffer);
+        }
+        let client = self.client.as_mut().expect("connected before writing");
+        let transaction = client.transaction().await?;
+        if upsert {
+            let quoted = group
+                .columns
+                .iter()
+                .map(|c| quote(c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            transaction
+                .batch_execute(&format!(
+                    "CREATE TEMP TABLE IF NOT EXISTS \"__dataflow_stage\" ON COMMIT DROP AS SELECT {quoted}, 0::bigint AS {ORDINAL} FROM {table} WITH NO DATA"
+                ))
+                .await?;
+        }
+        let sink = transaction.copy_in::<_, Bytes>(&copy).await?;
+        let mut sink = std::pin::pin!(sink);
+        for (index, fields) in rows {
+            if upsert && fields.get(&conflict_key).is_none_or(Value::is_null) {
+                rejections.push(Rejection::new(
+                    index,
+                    format!("upsert needs the conflict key field {conflict_key:?}"),
+                ));
+                continue;
+            }
+            let encoded = encode_row(&group, fields, index, upsert, &mut buffer);
+            if let Err(reason) = encoded {
+                rejections.push(Rejection::new(index, reason));
+            }
+            if buffer.len() >= CHUNK {
+                sink.send(buffer.split().freeze()).await?;
+            }
+        }
+        if binary {
+            encode::binary_trailer(&mut buffer);
+        }
+        sink.send(buffer.freeze()).await?;
+        sink.as_mut().finish().await?;
+        if let Some(merge) = merge {
+            transaction.batch_execute(&merge).await?;
+            transaction
+                .batch_execute("DROP TABLE \"__dataflow_stage\"")
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(Some(rejections))
     }
 
     /// Writes `parts` in one transaction.
@@ -597,6 +686,31 @@ impl PostgresSink {
     }
 }
 
+/// Encodes one row of `group` into `buffer` (with its batch ordinal for upserts).
+fn encode_row(
+    group: &Group,
+    fields: &Map<String, Value>,
+    index: usize,
+    upsert: bool,
+    buffer: &mut BytesMut,
+) -> Result<(), String> {
+    let columns: Vec<&Column> = group.resolved.iter().collect();
+    let ordinal_value = Value::from(index as u64);
+    let mut values: Vec<Option<&Value>> = if group.same_order(fields) {
+        fields.values().map(Some).collect()
+    } else {
+        group.columns.iter().map(|c| fields.get(c)).collect()
+    };
+    if upsert {
+        values.push(Some(&ordinal_value));
+    }
+    if group.binary {
+        encode::binary_row(buffer, &columns, &values)
+    } else {
+        encode::csv_row(buffer, &columns, &values)
+    }
+}
+
 fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -625,6 +739,20 @@ fn is_data_error(error: &tokio_postgres::Error) -> bool {
     })
 }
 
+impl PostgresSink {
+    /// What a batch failing for other than data reasons becomes; the connection is dropped so
+    /// the retry starts on a fresh one (a broken connection may not know yet).
+    async fn failed_batch(&mut self, error: &tokio_postgres::Error) -> SinkError {
+        if matches!(error.code().map(|c| c.code()), Some("42703" | "42804")) {
+            // The table changed under us: read its columns again before the retry.
+            let _ = self.refresh_columns().await;
+            return SinkError::Transient(describe(error));
+        }
+        self.client = None;
+        sql_error("writing the batch", error)
+    }
+}
+
 #[async_trait]
 impl Sink for PostgresSink {
     async fn connect(&mut self) -> Result<(), SinkError> {
@@ -647,6 +775,16 @@ impl Sink for PostgresSink {
         let mut rejections = Vec::new();
         let units = self.prepare(batch, &mut rejections);
         let units = self.fit_schema(units, &mut rejections).await?;
+        match self.stream(&units).await {
+            Ok(Some(streamed)) => {
+                rejections.extend(streamed);
+                return Ok(rejections);
+            }
+            Ok(None) => {}
+            // Some row is bad: find it below by splitting the batch.
+            Err(error) if is_data_error(&error) => {}
+            Err(error) => return Err(self.failed_batch(&error).await),
+        }
         let (groups, parts) = self.encode(units, &mut rejections);
         // Split until every failing part is a single row: the rest is written.
         let mut pending = vec![parts];
@@ -674,16 +812,7 @@ impl Sink for PostgresSink {
                         pending.push(parts[..middle].to_vec());
                     }
                 }
-                Err(error) => {
-                    if matches!(error.code().map(|c| c.code()), Some("42703" | "42804")) {
-                        // The table changed under us: read its columns again before the retry.
-                        let _ = self.refresh_columns().await;
-                        return Err(SinkError::Transient(describe(&error)));
-                    }
-                    // Start the retry on a fresh connection: a broken one may not know yet.
-                    self.client = None;
-                    return Err(sql_error("writing the batch", &error));
-                }
+                Err(error) => return Err(self.failed_batch(&error).await),
             }
         }
         Ok(rejections)

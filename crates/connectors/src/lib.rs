@@ -6,6 +6,8 @@
 
 pub mod file;
 pub mod generate;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod null;
 #[cfg(feature = "postgresql")]
 pub mod postgres;
@@ -21,6 +23,8 @@ pub fn register_all(registry: &mut Registry) {
     null::register(registry);
     #[cfg(feature = "postgresql")]
     postgres::register(registry);
+    #[cfg(feature = "kafka")]
+    kafka::register(registry);
 }
 
 /// A registry holding every connector of this build.

@@ -334,10 +334,10 @@ impl Flow {
             Arc::clone(&stats),
             sink.type_name.clone(),
         );
-        {
+        let source_task = {
             let state = Arc::clone(&state);
             let source_type = source_type.clone();
-            tasks.push(tokio::spawn(async move {
+            tokio::spawn(async move {
                 match source.run(&context).await {
                     Ok(()) | Err(SourceError::Closed) => {}
                     Err(SourceError::Fatal(reason)) => {
@@ -345,8 +345,9 @@ impl Flow {
                     }
                 }
                 drop(context);
-            }));
-        }
+                source
+            })
+        };
         let worker = SinkWorker {
             sink: sink.sink,
             type_name: sink.type_name,
@@ -371,7 +372,10 @@ impl Flow {
             ))
         });
 
+        let mut source_task = source_task;
+        let mut drained_source = None;
         let finished = async {
+            drained_source = (&mut source_task).await.ok();
             for task in tasks.iter_mut() {
                 let _ = task.await;
             }
@@ -391,7 +395,15 @@ impl Flow {
                 for task in &tasks {
                     task.abort();
                 }
+                source_task.abort();
             }
+        }
+        // Everything is written or failed: the source may store its positions elsewhere.
+        if let Some(mut source) = drained_source
+            && !state.is_aborted()
+            && let Err(error) = source.finish(&tracker.committed()).await
+        {
+            state.fail(format!("source ({source_type}): {error}"));
         }
 
         saver_stop.cancel();

@@ -1,5 +1,6 @@
 //! The source contract and the context a source reads into.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -31,6 +32,13 @@ pub enum SourceError {
 pub trait Source: Send {
     /// Reads and emits records.
     async fn run(&mut self, context: &SourceContext) -> Result<(), SourceError>;
+
+    /// Called once the flow has drained (everything written or failed) with the committed
+    /// position of every stream; sources that keep positions elsewhere (Kafka offsets) store
+    /// them here. Not called when the stop deadline aborted the flow.
+    async fn finish(&mut self, _committed: &BTreeMap<String, Value>) -> Result<(), SourceError> {
+        Ok(())
+    }
 }
 
 /// What a source needs from the engine.
@@ -74,6 +82,11 @@ impl SourceContext {
     /// The position stored for stream `name` by the last checkpoint, if any.
     pub fn stored_position(&self, name: &str) -> Option<&Value> {
         self.stored.get(name)
+    }
+
+    /// The committed position of every stream (what is safe to store as consumed).
+    pub fn committed(&self) -> BTreeMap<String, Value> {
+        self.tracker.committed()
     }
 
     /// Fires when the source should stop reading (shutdown requested or flow aborted).

@@ -68,6 +68,9 @@ pub fn client_config(connection: &KafkaConnection) -> Result<ClientConfig, Strin
         config.set("sasl.username", username);
         config.set("sasl.password", password);
     }
+    for (key, value) in &connection.librdkafka_options {
+        config.set(key, value);
+    }
     Ok(config)
 }
 

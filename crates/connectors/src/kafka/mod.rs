@@ -1,17 +1,26 @@
-//! The Kafka connector (librdkafka through `rdkafka`): the producer sink. The consumer-group
-//! source lands next.
+//! The Kafka connector (librdkafka through `rdkafka`): a consumer-group source and a producer
+//! sink.
 
 mod config;
 mod sink;
+mod source;
 
 pub use config::client_config;
 pub use sink::KafkaSink;
+pub use source::KafkaSource;
 
 use dataflow_core::{BuildError, Registry};
-use dataflow_spec::SinkSpec;
+use dataflow_spec::{SinkSpec, SourceSpec};
 
-/// Registers the `kafka` sink.
+/// Registers the `kafka` source and sink.
 pub fn register(registry: &mut Registry) {
+    registry.register_source("kafka", |spec, _| match spec {
+        SourceSpec::Kafka(config) => Ok(Box::new(KafkaSource::new(config).map_err(BuildError)?)),
+        other => Err(BuildError(format!(
+            "kafka source given a {} config",
+            other.type_name()
+        ))),
+    });
     registry.register_sink("kafka", |spec, _| match spec {
         SinkSpec::Kafka(config) => Ok(Box::new(KafkaSink::new(config).map_err(BuildError)?)),
         other => Err(BuildError(format!(

@@ -94,6 +94,9 @@ pub struct KafkaConnection {
     /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; inferred from `tls`/`sasl` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_protocol: Option<String>,
+    /// Extra librdkafka settings (`session.timeout.ms: "6000"`), applied last.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub librdkafka_options: std::collections::BTreeMap<String, String>,
 }
 
 /// How Kafka record values are encoded (shared by source and sink).

@@ -1,0 +1,169 @@
+//! Kafka → file through the binary against a real Kafka-protocol broker (Tansu on
+//! 127.0.0.1:19092, started by scripts/test-servers.sh).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::Value;
+
+mod support;
+use support::{json_lines, spawn};
+
+const BROKERS: &str = "127.0.0.1:19092";
+
+fn create_topic(partitions: i32) -> String {
+    let name = format!("src-{}", uuid::Uuid::new_v4().simple());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", BROKERS)
+            .create()
+            .unwrap();
+        for result in admin
+            .create_topics(
+                &[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))],
+                &AdminOptions::new(),
+            )
+            .await
+            .unwrap()
+        {
+            result.unwrap();
+        }
+    });
+    name
+}
+
+fn produce(topic: &str, records: &[(String, String)]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", BROKERS)
+        .create()
+        .unwrap();
+    for (key, payload) in records {
+        producer
+            .send(BaseRecord::to(topic).key(key).payload(payload))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "not done within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn stop(running: &mut support::Running) {
+    Command::new("kill")
+        .args(["-TERM", &running.0.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "graceful stop");
+}
+
+fn numbers(path: &Path) -> Vec<i64> {
+    let mut numbers: Vec<i64> = json_lines(path)
+        .iter()
+        .map(|v| v["n"].as_i64().unwrap())
+        .collect();
+    numbers.sort();
+    numbers
+}
+
+#[test]
+fn consumer_group_to_file_with_metadata_poison_message_and_resume() {
+    let topic = create_topic(3);
+    let mut records: Vec<(String, String)> = (0..60)
+        .map(|n| (format!("k{}", n % 6), format!(r#"{{"n":{n}}}"#)))
+        .collect();
+    records.insert(30, ("k0".into(), "not json".into()));
+    produce(&topic, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!(
+            "source:\n  type: kafka\n  kafka:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: g-{topic}\n\
+             \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n\
+             transformations:\n  - type: insertField\n    config:\n      fields:\n        topic: \"${{metadata.topic}}\"\n        partition: \"${{metadata.partition}}\"\n        offset: \"${{metadata.offset}}\"\n        key: \"${{metadata.key}}\"\n\
+             sink: {{type: file, config: {{path: out.jsonl, batchSize: 10}}}}\n\
+             errors: {{type: file, config: {{path: errors.jsonl}}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    let errors = dir.path().join("errors.jsonl");
+
+    let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
+    wait_for(Duration::from_secs(90), || {
+        json_lines(&out).len() >= 60 && json_lines(&errors).len() == 1
+    });
+    stop(&mut running);
+    assert_eq!(
+        numbers(&out),
+        (0..60).collect::<Vec<_>>(),
+        "every record once"
+    );
+    let mut partition_of_key = std::collections::HashMap::new();
+    for line in json_lines(&out) {
+        let n = line["n"].as_i64().unwrap();
+        assert_eq!(line["topic"], Value::String(topic.clone()));
+        assert_eq!(line["key"], Value::String(format!("k{}", n % 6)));
+        assert!(line["offset"].as_str().unwrap().parse::<i64>().is_ok());
+        let partition = line["partition"].as_str().unwrap().to_string();
+        assert_eq!(
+            partition_of_key
+                .entry(line["key"].to_string())
+                .or_insert(partition.clone()),
+            &partition
+        );
+    }
+    let poison = &json_lines(&errors)[0];
+    assert_eq!(poison["error"]["error_type"], "invalid_data");
+    assert_eq!(poison["error"]["stage"], "source");
+    assert_eq!(poison["original_message"]["original_data"], "not json");
+    assert!(
+        poison["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{topic}/"))
+    );
+
+    // A restart resumes from the committed offsets: nothing again, then only the new records.
+    let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(
+        json_lines(&out).len(),
+        60,
+        "nothing read twice after a clean stop"
+    );
+    produce(
+        &topic,
+        &(60..65)
+            .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
+            .collect::<Vec<_>>(),
+    );
+    wait_for(Duration::from_secs(60), || json_lines(&out).len() >= 65);
+    stop(&mut running);
+    assert_eq!(numbers(&out), (0..65).collect::<Vec<_>>());
+}

@@ -167,3 +167,71 @@ fn consumer_group_to_file_with_metadata_poison_message_and_resume() {
     stop(&mut running);
     assert_eq!(numbers(&out), (0..65).collect::<Vec<_>>());
 }
+
+#[test]
+fn two_processes_split_the_partitions_and_one_takes_over_when_the_other_dies() {
+    let topic = create_topic(4);
+    produce(
+        &topic,
+        &(0..200)
+            .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
+            .collect::<Vec<_>>(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        std::fs::create_dir_all(dir.path().join(name)).unwrap();
+        std::fs::write(
+            dir.path().join(name).join("flow.yaml"),
+            format!(
+                "source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: shared-{topic}\n\
+                 \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\", partition.assignment.strategy: roundrobin}}\n\
+                 sink: {{type: file, config: {{path: out.jsonl, batchSize: 1}}}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let out_a = dir.path().join("a/out.jsonl");
+    let out_b = dir.path().join("b/out.jsonl");
+    let mut a = spawn(&dir.path().join("a"), &["run", "flow.yaml", "--quiet"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut b = spawn(&dir.path().join("b"), &["run", "flow.yaml", "--quiet"]);
+    // Both members get partitions: records keep arriving at both once the group settled.
+    produce(
+        &topic,
+        &(200..400)
+            .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
+            .collect::<Vec<_>>(),
+    );
+    wait_for(Duration::from_secs(90), || {
+        let mut all: Vec<i64> = numbers(&out_a).into_iter().chain(numbers(&out_b)).collect();
+        all.sort();
+        all.dedup();
+        all.len() == 400
+    });
+    assert!(
+        !json_lines(&out_a).is_empty() && !json_lines(&out_b).is_empty(),
+        "the partitions were split between the two"
+    );
+
+    // A dies without warning; B takes its partitions over and nothing is lost.
+    a.0.kill().unwrap();
+    a.0.wait().unwrap();
+    produce(
+        &topic,
+        &(400..500)
+            .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
+            .collect::<Vec<_>>(),
+    );
+    wait_for(Duration::from_secs(90), || {
+        let mut all: Vec<i64> = numbers(&out_a).into_iter().chain(numbers(&out_b)).collect();
+        all.sort();
+        all.dedup();
+        all.len() == 500
+    });
+    stop(&mut b);
+    let b_numbers = numbers(&out_b);
+    assert!(
+        (400..500).all(|n| b_numbers.contains(&n)),
+        "B received every record produced after A died"
+    );
+}

@@ -41,14 +41,14 @@ fn create_topic(partitions: i32) -> String {
     name
 }
 
-fn produce(topic: &str, records: &[(String, String)]) {
+fn produce<P: AsRef<[u8]>>(topic: &str, records: &[(String, P)]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", BROKERS)
         .create()
         .unwrap();
     for (key, payload) in records {
         producer
-            .send(BaseRecord::to(topic).key(key).payload(payload))
+            .send(BaseRecord::to(topic).key(key).payload(payload.as_ref()))
             .unwrap();
     }
     producer.flush(Duration::from_secs(30)).unwrap();
@@ -286,4 +286,92 @@ fn sigkill_mid_stream_loses_nothing() {
         all.len(),
         all.len() - 20_000
     );
+}
+
+const ORDER_SCHEMA: &str = r#"{"type":"record","name":"Order","fields":[{"name":"n","type":"long"},{"name":"customer","type":["null","string"]},{"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}}]}"#;
+
+/// Avro bodies of orders `range`; every other one in Confluent framing (byte 0, schema id 1).
+fn avro_orders(range: std::ops::Range<i64>) -> Vec<(String, Vec<u8>)> {
+    use apache_avro::types::{Record, Value as Avro};
+    let schema = apache_avro::Schema::parse_str(ORDER_SCHEMA).unwrap();
+    let writer = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+        .build()
+        .unwrap();
+    range
+        .map(|n| {
+            let mut record = Record::new(&schema).unwrap();
+            record.put("n", n);
+            record.put(
+                "customer",
+                Avro::Union(1, Box::new(Avro::String(format!("c{n}")))),
+            );
+            record.put("at", Avro::TimestampMillis(1_700_000_000_000 + n));
+            let body = writer.write_value_to_vec(record).unwrap();
+            let value = if n % 2 == 0 {
+                body
+            } else {
+                [vec![0, 0, 0, 0, 1], body].concat()
+            };
+            (format!("k{n}"), value)
+        })
+        .collect()
+}
+
+#[test]
+fn avro_with_a_static_schema_from_a_file_and_from_a_secret() {
+    let topic = create_topic(2);
+    let mut records = avro_orders(0..20);
+    records.insert(7, ("bad".into(), b"\x02not avro at all".to_vec()));
+    produce(&topic, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("order.avsc"), ORDER_SCHEMA).unwrap();
+    let source = |group: &str, schema: &str| {
+        format!(
+            "source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: {group}-{topic}\n\
+             \x20   format: avro\n    {schema}\n\
+             \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n\
+             sink: {{type: file, config: {{path: {group}.jsonl, batchSize: 1}}}}\n\
+             errors: {{type: file, config: {{path: {group}-errors.jsonl}}}}\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("file.yaml"),
+        source("file", "avroSchemaFile: order.avsc"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("secret.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: schemas}}\nstringData:\n  order: '{ORDER_SCHEMA}'\n---\n{}",
+            source("secret", "avroSchemaSecretRef: {name: schemas, key: order}")
+        ),
+    )
+    .unwrap();
+
+    for group in ["file", "secret"] {
+        let out = dir.path().join(format!("{group}.jsonl"));
+        let errors = dir.path().join(format!("{group}-errors.jsonl"));
+        let mut running = spawn(dir.path(), &["run", &format!("{group}.yaml"), "--quiet"]);
+        wait_for(Duration::from_secs(90), || {
+            json_lines(&out).len() >= 20 && !json_lines(&errors).is_empty()
+        });
+        stop(&mut running);
+        let lines = json_lines(&out);
+        assert_eq!(numbers(&out), (0..20).collect::<Vec<_>>(), "{group}");
+        let first = lines.iter().find(|l| l["n"] == 3).unwrap();
+        assert_eq!(first["customer"], "c3");
+        assert_eq!(first["at"], "2023-11-14T22:13:20.003Z");
+        let errors = json_lines(&errors);
+        assert_eq!(errors.len(), 1, "{group}: the one bad record");
+        assert_eq!(errors[0]["error"]["error_type"], "invalid_data");
+        assert!(
+            errors[0]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Avro"),
+            "{}",
+            errors[0]
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The Kafka connector (librdkafka through `rdkafka`): a consumer-group source and a producer
 //! sink.
 
+mod avro;
 mod config;
 mod sink;
 mod source;
@@ -14,8 +15,10 @@ use dataflow_spec::{SinkSpec, SourceSpec};
 
 /// Registers the `kafka` source and sink.
 pub fn register(registry: &mut Registry) {
-    registry.register_source("kafka", |spec, _| match spec {
-        SourceSpec::Kafka(config) => Ok(Box::new(KafkaSource::new(config).map_err(BuildError)?)),
+    registry.register_source("kafka", |spec, context| match spec {
+        SourceSpec::Kafka(config) => Ok(Box::new(
+            KafkaSource::new(config, &context.base_dir).map_err(BuildError)?,
+        )),
         other => Err(BuildError(format!(
             "kafka source given a {} config",
             other.type_name()

@@ -3,6 +3,7 @@
 //! commit, on rebalance, and synchronously when the flow has drained.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use serde_json::{Map, Value, json};
 
+use super::avro::AvroDecoder;
 use super::client_config;
 
 /// How often committed positions become stored offsets while running.
@@ -26,14 +28,25 @@ pub struct KafkaSource {
     consumer: StreamConsumer,
     topic: String,
     raw_mode: bool,
+    avro: Option<AvroDecoder>,
 }
 
 impl KafkaSource {
-    /// A consumer for `config` (secrets resolved).
-    pub fn new(config: &KafkaSourceConfig) -> Result<Self, String> {
-        if config.encoding.format == KafkaFormat::Avro {
-            return Err("kafka source: format avro is not available in this version yet".into());
-        }
+    /// A consumer for `config` (secrets resolved); relative paths are read from `base_dir`.
+    pub fn new(config: &KafkaSourceConfig, base_dir: &Path) -> Result<Self, String> {
+        let avro = match config.encoding.format {
+            KafkaFormat::Json => None,
+            KafkaFormat::Avro if config.encoding.schema_registry.is_some() => {
+                return Err(
+                    "kafka source: schemaRegistry is not available in this version yet; use a static schema (avroSchema, avroSchemaFile or avroSchemaSecretRef)"
+                        .into(),
+                );
+            }
+            KafkaFormat::Avro => Some(
+                AvroDecoder::from_encoding(&config.encoding, base_dir)
+                    .map_err(|e| format!("kafka source: {e}"))?,
+            ),
+        };
         let topic = config
             .connection
             .topic
@@ -88,6 +101,7 @@ impl KafkaSource {
             consumer,
             topic,
             raw_mode: config.raw_mode,
+            avro,
         })
     }
 
@@ -129,6 +143,14 @@ impl KafkaSource {
             (_, payload) => payload,
         };
         Record::new(payload, metadata, timestamp)
+    }
+
+    /// The record value as JSON (format json or avro).
+    fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
+        match &self.avro {
+            Some(avro) => avro.decode(bytes),
+            None => serde_json::from_slice(bytes).map_err(|e| format!("is not valid JSON: {e}")),
+        }
     }
 
     /// Stores the committed positions of this topic's partitions as consumed offsets.
@@ -184,7 +206,7 @@ impl Source for KafkaSource {
                 .clone();
             let token = stream.track(Position::Count(message.offset() as u64));
             let bytes = message.payload().unwrap_or_default();
-            match serde_json::from_slice::<Value>(bytes) {
+            match self.decode(bytes) {
                 Ok(value) => {
                     context
                         .emit(self.record(&message, Payload::Json(value)), token)
@@ -192,7 +214,7 @@ impl Source for KafkaSource {
                 }
                 Err(error) => {
                     let reason = format!(
-                        "{}/{partition}/{} is not valid JSON: {error}",
+                        "{}/{partition}/{}: {error}",
                         message.topic(),
                         message.offset()
                     );

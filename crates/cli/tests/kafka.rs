@@ -375,3 +375,65 @@ fn avro_with_a_static_schema_from_a_file_and_from_a_secret() {
         );
     }
 }
+
+#[test]
+fn avro_through_the_schema_registry_with_basic_auth() {
+    let registry = support::schema_registry::SchemaRegistryServer::start(Some(("reader", "pw")));
+    let id = registry.register("orders-value", ORDER_SCHEMA);
+    assert_eq!(id, 1, "avro_orders frames with schema id 1");
+    let topic = create_topic(2);
+    let mut records: Vec<(String, Vec<u8>)> = avro_orders(0..20)
+        .into_iter()
+        .enumerate()
+        .map(|(n, (key, value))| match n % 2 {
+            1 => (key, value), // already framed
+            _ => (key, [vec![0, 0, 0, 0, 1], value].concat()),
+        })
+        .collect();
+    let mut unknown = vec![0, 0, 0, 0, 9];
+    unknown.extend_from_slice(&records[0].1[5..]);
+    records.insert(5, ("unknown".into(), unknown));
+    produce(&topic, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: registry}}\nstringData: {{password: pw}}\n---\n\
+             source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: g-{topic}\n\
+             \x20   format: avro\n    schemaRegistry:\n      url: {}\n      basicAuth:\n        username: reader\n        passwordSecretRef: {{name: registry, key: password}}\n\
+             \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n\
+             sink: {{type: file, config: {{path: out.jsonl, batchSize: 1}}}}\n\
+             errors: {{type: file, config: {{path: errors.jsonl}}}}\n",
+            registry.url
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    let errors = dir.path().join("errors.jsonl");
+    let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
+    wait_for(Duration::from_secs(90), || {
+        json_lines(&out).len() >= 20 && !json_lines(&errors).is_empty()
+    });
+    stop(&mut running);
+    assert_eq!(numbers(&out), (0..20).collect::<Vec<_>>());
+    let line = json_lines(&out).into_iter().find(|l| l["n"] == 4).unwrap();
+    assert_eq!(line["customer"], "c4");
+    let errors = json_lines(&errors);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["error"]["error_type"], "invalid_data");
+    let message = errors[0]["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("40403") && message.contains("Schema 9 not found"),
+        "{message}"
+    );
+    let requests = registry.state.lock().unwrap().requests.clone();
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| *r == "GET /schemas/ids/1")
+            .count(),
+        1,
+        "schema cached by id: {requests:?}"
+    );
+}

@@ -12,6 +12,8 @@ pub mod null;
 #[cfg(feature = "postgresql")]
 pub mod postgres;
 pub mod stdio;
+#[cfg(any(feature = "postgresql", feature = "kafka"))]
+mod tls;
 
 use dataflow_core::Registry;
 

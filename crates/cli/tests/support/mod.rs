@@ -10,6 +10,8 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::Value;
 
+pub mod schema_registry;
+
 /// The test PostgreSQL (scripts/test-servers.sh starts it).
 pub const POSTGRES: &str = "host=127.0.0.1 port=5432 user=root dbname=test";
 
@@ -41,7 +43,10 @@ pub fn spawn(dir: &Path, args: &[&str]) -> Running {
             .current_dir(dir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match std::env::var_os("DATAFLOW_TEST_STDERR") {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None => Stdio::null(),
+            })
             .spawn()
             .unwrap(),
     )

@@ -9,14 +9,36 @@ use apache_avro::types::Value as AvroValue;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use dataflow_spec::KafkaEncoding;
+
+use super::registry::{RegistryError, SchemaRegistry};
 use serde_json::{Map, Number, Value};
 
-/// Decodes Avro record values with one static schema.
+/// Decodes Avro record values: Confluent-framed bodies with the registry's schema for their id,
+/// anything else with the static schema.
 pub struct AvroDecoder {
-    schema: Schema,
+    schema: Option<Schema>,
+    registry: Option<SchemaRegistry>,
 }
 
 impl AvroDecoder {
+    /// The decoder for `encoding`: its schema registry and/or static schema.
+    pub fn new(encoding: &KafkaEncoding, base_dir: &Path) -> Result<Self, String> {
+        let Some(registry) = &encoding.schema_registry else {
+            return Self::from_encoding(encoding, base_dir);
+        };
+        let has_static = [&encoding.avro_schema, &encoding.avro_schema_file]
+            .iter()
+            .any(|s| s.as_deref().is_some_and(|s| !s.trim().is_empty()));
+        Ok(AvroDecoder {
+            schema: if has_static {
+                Self::from_encoding(encoding, base_dir)?.schema
+            } else {
+                None
+            },
+            registry: Some(SchemaRegistry::new(registry)?),
+        })
+    }
+
     /// The decoder for `encoding`'s static schema (secrets already resolved into `avroSchema`;
     /// `avroSchemaFile` read relative to `base_dir`).
     pub fn from_encoding(encoding: &KafkaEncoding, base_dir: &Path) -> Result<Self, String> {
@@ -37,7 +59,31 @@ impl AvroDecoder {
         };
         let schema = Schema::parse_str(&text)
             .map_err(|e| format!("{origin} is not a valid Avro schema: {e}"))?;
-        Ok(AvroDecoder { schema })
+        Ok(AvroDecoder {
+            schema: Some(schema),
+            registry: None,
+        })
+    }
+
+    /// The JSON form of one record value; `Err(Unreachable)` when the registry could not be
+    /// asked (the caller retries), `Err(Refused)` when the value cannot be decoded.
+    pub async fn decode_value(&self, bytes: &[u8]) -> Result<Value, RegistryError> {
+        if let Some(registry) = &self.registry
+            && bytes.len() >= 5
+            && bytes[0] == 0
+        {
+            let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+            let schema = registry.schema(id).await?;
+            return decode_exact(&schema, &bytes[5..])
+                .map_err(|e| RegistryError::Refused(format!("schema id {id}: {e}")));
+        }
+        match &self.schema {
+            Some(_) => self.decode(bytes).map_err(RegistryError::Refused),
+            None => Err(RegistryError::Refused(
+                "not in the Confluent wire format (byte 0 and a 4-byte schema id) and no static schema is set"
+                    .into(),
+            )),
+        }
     }
 
     /// The JSON form of one record value. Confluent framing (byte 0 + a 4-byte schema id) is
@@ -53,7 +99,17 @@ impl AvroDecoder {
     }
 
     fn decode_exact(&self, bytes: &[u8]) -> Result<Value, String> {
-        let reader = GenericDatumReader::builder(&self.schema)
+        match &self.schema {
+            Some(schema) => decode_exact(schema, bytes),
+            None => Err("no static schema".into()),
+        }
+    }
+}
+
+/// `bytes` as exactly one value of `schema`.
+fn decode_exact(schema: &Schema, bytes: &[u8]) -> Result<Value, String> {
+    {
+        let reader = GenericDatumReader::builder(schema)
             .build()
             .map_err(|e| e.to_string())?;
         let mut rest = bytes;

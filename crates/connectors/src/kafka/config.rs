@@ -6,7 +6,7 @@ use rdkafka::ClientConfig;
 
 /// Whether a TLS value is PEM content rather than a path (the seed's rule: `-----BEGIN`, or
 /// not an existing file).
-fn is_pem_content(value: &str) -> bool {
+pub(super) fn is_pem_content(value: &str) -> bool {
     value.trim_start().starts_with("-----BEGIN") || !std::path::Path::new(value).exists()
 }
 

@@ -3,6 +3,7 @@
 
 mod avro;
 mod config;
+mod registry;
 mod sink;
 mod source;
 

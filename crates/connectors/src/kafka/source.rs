@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::avro::AvroDecoder;
 use super::client_config;
+use super::registry::RegistryError;
 
 /// How often committed positions become stored offsets while running.
 const STORE_EVERY: Duration = Duration::from_millis(200);
@@ -36,14 +37,8 @@ impl KafkaSource {
     pub fn new(config: &KafkaSourceConfig, base_dir: &Path) -> Result<Self, String> {
         let avro = match config.encoding.format {
             KafkaFormat::Json => None,
-            KafkaFormat::Avro if config.encoding.schema_registry.is_some() => {
-                return Err(
-                    "kafka source: schemaRegistry is not available in this version yet; use a static schema (avroSchema, avroSchemaFile or avroSchemaSecretRef)"
-                        .into(),
-                );
-            }
             KafkaFormat::Avro => Some(
-                AvroDecoder::from_encoding(&config.encoding, base_dir)
+                AvroDecoder::new(&config.encoding, base_dir)
                     .map_err(|e| format!("kafka source: {e}"))?,
             ),
         };
@@ -145,11 +140,28 @@ impl KafkaSource {
         Record::new(payload, metadata, timestamp)
     }
 
-    /// The record value as JSON (format json or avro).
-    fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
-        match &self.avro {
-            Some(avro) => avro.decode(bytes),
-            None => serde_json::from_slice(bytes).map_err(|e| format!("is not valid JSON: {e}")),
+    /// The record value as JSON (format json or avro); waits out an unreachable schema
+    /// registry (retrying with backoff) until it answers or the flow stops (`None`).
+    async fn decode(&self, bytes: &[u8], context: &SourceContext) -> Option<Result<Value, String>> {
+        let Some(avro) = &self.avro else {
+            return Some(
+                serde_json::from_slice(bytes).map_err(|e| format!("is not valid JSON: {e}")),
+            );
+        };
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match avro.decode_value(bytes).await {
+                Ok(value) => return Some(Ok(value)),
+                Err(RegistryError::Refused(reason)) => return Some(Err(reason)),
+                Err(RegistryError::Unreachable(reason)) => {
+                    tracing::warn!(%reason, retry_in = ?backoff, "schema registry unreachable");
+                    tokio::select! {
+                        _ = context.stopping().cancelled() => return None,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
         }
     }
 
@@ -206,7 +218,10 @@ impl Source for KafkaSource {
                 .clone();
             let token = stream.track(Position::Count(message.offset() as u64));
             let bytes = message.payload().unwrap_or_default();
-            match self.decode(bytes) {
+            let Some(decoded) = self.decode(bytes, context).await else {
+                return Ok(());
+            };
+            match decoded {
                 Ok(value) => {
                     context
                         .emit(self.record(&message, Payload::Json(value)), token)

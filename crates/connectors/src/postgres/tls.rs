@@ -6,6 +6,8 @@
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
+
+use crate::tls::AcceptAnyCertificate;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
@@ -113,7 +115,7 @@ impl TlsSettings {
             .map_err(|e| e.to_string())?;
         let verifier: Arc<dyn ServerCertVerifier> = match self.mode {
             SslMode::Disable => return Ok(None),
-            SslMode::Prefer | SslMode::Require => Arc::new(AcceptAny(provider)),
+            SslMode::Prefer | SslMode::Require => Arc::new(AcceptAnyCertificate(provider)),
             SslMode::VerifyCa | SslMode::VerifyFull => {
                 let roots = Arc::new(self.roots()?);
                 let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
@@ -156,55 +158,6 @@ impl TlsSettings {
             return Err("no CA certificates to verify the server with (set sslrootcert)".into());
         }
         Ok(roots)
-    }
-}
-
-/// `prefer`/`require`: encryption without verification, as libpq.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -12,7 +12,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::Value;
 
 mod support;
-use support::{json_lines, spawn};
+use support::{dataflow, json_lines, spawn, text};
 
 const BROKERS: &str = "127.0.0.1:19092";
 
@@ -419,6 +419,7 @@ fn avro_through_the_schema_registry_with_basic_auth() {
     assert_eq!(numbers(&out), (0..20).collect::<Vec<_>>());
     let line = json_lines(&out).into_iter().find(|l| l["n"] == 4).unwrap();
     assert_eq!(line["customer"], "c4");
+    assert_eq!(line["at"], "2023-11-14T22:13:20.004Z");
     let errors = json_lines(&errors);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["error"]["error_type"], "invalid_data");
@@ -435,5 +436,78 @@ fn avro_through_the_schema_registry_with_basic_auth() {
             .count(),
         1,
         "schema cached by id: {requests:?}"
+    );
+}
+
+#[test]
+fn avro_sink_registers_the_schema_and_round_trips_through_the_source() {
+    let registry = support::schema_registry::SchemaRegistryServer::start(None);
+    let topic = create_topic(2);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("order.avsc"), ORDER_SCHEMA).unwrap();
+    let mut lines: Vec<String> = (0..10)
+        .map(|n| {
+            format!(
+                r#"{{"n":{n},"customer":"c{n}","at":{}}}"#,
+                1_700_000_000_000i64 + n
+            )
+        })
+        .collect();
+    lines.insert(4, r#"{"n":"four","customer":null,"at":0}"#.into());
+    std::fs::write(dir.path().join("in.jsonl"), lines.join("\n") + "\n").unwrap();
+    std::fs::write(
+        dir.path().join("produce.yaml"),
+        format!(
+            "source: {{type: file, config: {{path: in.jsonl}}}}\n\
+             sink:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n\
+             \x20   format: avro\n    avroSchemaFile: order.avsc\n    schemaRegistry: {{url: \"{}\"}}\n\
+             errors: {{type: file, config: {{path: produce-errors.jsonl}}}}\n",
+            registry.url
+        ),
+    )
+    .unwrap();
+    let output = dataflow(dir.path(), &["run", "produce.yaml", "--quiet"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let errors = json_lines(&dir.path().join("produce-errors.jsonl"));
+    assert_eq!(errors.len(), 1, "the record that does not fit");
+    assert!(
+        errors[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not fit the Avro schema"),
+        "{}",
+        errors[0]
+    );
+    let id = registry.state.lock().unwrap().subjects[&format!("{topic}-value")][0];
+
+    // Read back with the registry: every record decodes with the registered schema.
+    std::fs::write(
+        dir.path().join("consume.yaml"),
+        format!(
+            "source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: g-{topic}\n\
+             \x20   format: avro\n    schemaRegistry: {{url: \"{}\"}}\n\
+             \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n\
+             sink: {{type: file, config: {{path: out.jsonl, batchSize: 1}}}}\n",
+            registry.url
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    let mut running = spawn(dir.path(), &["run", "consume.yaml", "--quiet"]);
+    wait_for(Duration::from_secs(90), || json_lines(&out).len() >= 10);
+    stop(&mut running);
+    assert_eq!(numbers(&out), (0..10).collect::<Vec<_>>());
+    let line = json_lines(&out).into_iter().find(|l| l["n"] == 2).unwrap();
+    assert_eq!(line["customer"], "c2");
+    assert_eq!(
+        line["at"],
+        "2023-11-14T22:13:20.002Z",
+        "{:?}",
+        registry.state.lock().unwrap().schemas
+    );
+    let requests = registry.state.lock().unwrap().requests.clone();
+    assert!(
+        requests.contains(&format!("GET /schemas/ids/{id}")),
+        "{requests:?}"
     );
 }

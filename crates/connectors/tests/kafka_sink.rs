@@ -89,7 +89,7 @@ async fn keyed_messages_with_headers_are_delivered_before_they_are_acknowledged(
         idempotent: true,
         ..Default::default()
     };
-    let mut sink = KafkaSink::new(&config).unwrap();
+    let mut sink = KafkaSink::new(&config, std::path::Path::new(".")).unwrap();
     let batch: Vec<Message> = (0..30)
         .map(|i| {
             let mut record = Record::json(json!({"n": i}));

@@ -6,6 +6,7 @@ use std::path::Path;
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value as AvroValue;
+use apache_avro::writer::datum::GenericDatumWriter;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use dataflow_spec::KafkaEncoding;
@@ -124,6 +125,90 @@ fn decode_exact(schema: &Schema, bytes: &[u8]) -> Result<Value, String> {
             ));
         }
         to_json(value)
+    }
+}
+
+/// Encodes JSON payloads as Avro: with a registry, under the schema of `<topic>-value` in
+/// Confluent framing; with a static schema only, as bare Avro bodies.
+pub struct AvroEncoder {
+    schema: Schema,
+    /// The registry's id of `schema`, written in the frame.
+    id: Option<u32>,
+}
+
+impl AvroEncoder {
+    /// The encoder for `encoding` on `topic`: a static schema is registered under
+    /// `<topic>-value` when a registry is set; without one, the subject's latest schema is used.
+    pub async fn new(
+        encoding: &KafkaEncoding,
+        base_dir: &Path,
+        topic: &str,
+    ) -> Result<Self, RegistryError> {
+        let refused = RegistryError::Refused;
+        let has_static = [&encoding.avro_schema, &encoding.avro_schema_file]
+            .iter()
+            .any(|s| s.as_deref().is_some_and(|s| !s.trim().is_empty()));
+        let static_schema = if has_static {
+            Some(
+                AvroDecoder::from_encoding(encoding, base_dir)
+                    .map_err(refused)?
+                    .schema
+                    .expect("static schema"),
+            )
+        } else {
+            None
+        };
+        let Some(config) = &encoding.schema_registry else {
+            let schema = static_schema.ok_or_else(|| {
+                RegistryError::Refused("format avro needs schemaRegistry or a static schema".into())
+            })?;
+            return Ok(AvroEncoder { schema, id: None });
+        };
+        let registry = SchemaRegistry::new(config).map_err(refused)?;
+        let subject = format!("{topic}-value");
+        match static_schema {
+            Some(schema) => {
+                // The full JSON form: the canonical form would drop logical types.
+                let text = serde_json::to_string(&schema)
+                    .map_err(|e| RegistryError::Refused(e.to_string()))?;
+                let id = registry.register(&subject, &text).await?;
+                Ok(AvroEncoder {
+                    schema,
+                    id: Some(id),
+                })
+            }
+            None => {
+                let (id, text) = registry.latest(&subject).await?;
+                let schema = Schema::parse_str(&text).map_err(|e| {
+                    RegistryError::Refused(format!(
+                        "schema {id} of {subject} is not valid Avro: {e}"
+                    ))
+                })?;
+                Ok(AvroEncoder {
+                    schema,
+                    id: Some(id),
+                })
+            }
+        }
+    }
+
+    /// The Avro bytes of `value` (fields matched by name, unions by value).
+    pub fn encode(&self, value: &Value) -> Result<Vec<u8>, String> {
+        let avro = AvroValue::try_from(value.clone())
+            .and_then(|v| v.resolve(&self.schema))
+            .map_err(|e| format!("payload does not fit the Avro schema: {e}"))?;
+        let writer = GenericDatumWriter::builder(&self.schema)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        if let Some(id) = self.id {
+            bytes.push(0);
+            bytes.extend_from_slice(&id.to_be_bytes());
+        }
+        writer
+            .write_value(&mut bytes, avro)
+            .map_err(|e| format!("Avro encoding failed: {e}"))?;
+        Ok(bytes)
     }
 }
 
@@ -275,6 +360,31 @@ mod tests {
         );
         let value = decoder().decode(&encoded(None)).unwrap();
         assert_eq!(value["customer"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn encodes_json_to_the_static_schema_and_back() {
+        let encoding = KafkaEncoding {
+            avro_schema: Some(SCHEMA.into()),
+            ..Default::default()
+        };
+        let encoder = AvroEncoder::new(&encoding, Path::new("."), "orders")
+            .await
+            .unwrap();
+        let value = serde_json::json!({
+            "id": 7, "customer": null, "amount": 1.25, "tags": ["x", "y"], "status": "NEW",
+            "day": 3, "at": 1_700_000_000_000i64, "raw": []
+        });
+        let bytes = encoder.encode(&value).unwrap();
+        let back = decoder().decode(&bytes).unwrap();
+        assert_eq!(back["id"], 7);
+        assert_eq!(back["customer"], Value::Null);
+        assert_eq!(back["tags"], serde_json::json!(["x", "y"]));
+        assert_eq!(back["status"], "NEW");
+        let error = encoder
+            .encode(&serde_json::json!({"id": "seven"}))
+            .unwrap_err();
+        assert!(error.contains("does not fit the Avro schema"), "{error}");
     }
 
     #[test]

@@ -25,8 +25,10 @@ pub fn register(registry: &mut Registry) {
             other.type_name()
         ))),
     });
-    registry.register_sink("kafka", |spec, _| match spec {
-        SinkSpec::Kafka(config) => Ok(Box::new(KafkaSink::new(config).map_err(BuildError)?)),
+    registry.register_sink("kafka", |spec, context| match spec {
+        SinkSpec::Kafka(config) => Ok(Box::new(
+            KafkaSink::new(config, &context.base_dir).map_err(BuildError)?,
+        )),
         other => Err(BuildError(format!(
             "kafka sink given a {} config",
             other.type_name()

@@ -59,13 +59,39 @@ impl SchemaRegistry {
         })
     }
 
-    /// The schema registered under `id`, from the cache or `GET /schemas/ids/{id}`.
-    pub async fn schema(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
-        if let Some(schema) = self.cache.lock().expect("cache lock").get(&id) {
-            return Ok(Arc::clone(schema));
-        }
-        let address = format!("{}/schemas/ids/{id}", self.url);
-        let mut request = self.client.get(&address);
+    /// Registers `schema` under `subject` (`POST /subjects/{subject}/versions`): its id.
+    pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let address = format!("{}/subjects/{subject}/versions", self.url);
+        let body = self
+            .call(
+                self.client
+                    .post(&address)
+                    .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+                    .json(&serde_json::json!({ "schema": schema })),
+                &address,
+            )
+            .await?;
+        id_of(&body, &address)
+    }
+
+    /// The newest schema of `subject` (`GET /subjects/{subject}/versions/latest`): id and text.
+    pub async fn latest(&self, subject: &str) -> Result<(u32, String), RegistryError> {
+        let address = format!("{}/subjects/{subject}/versions/latest", self.url);
+        let body = self.call(self.client.get(&address), &address).await?;
+        let text = body["schema"].as_str().ok_or_else(|| {
+            RegistryError::Refused(format!(
+                "schema registry {address}: no `schema` in the answer"
+            ))
+        })?;
+        Ok((id_of(&body, &address)?, text.to_string()))
+    }
+
+    /// Sends `request` (with basic auth) and returns the JSON body of a success.
+    async fn call(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        address: &str,
+    ) -> Result<Value, RegistryError> {
         if let Some((user, password)) = &self.basic_auth {
             request = request.basic_auth(user, Some(password));
         }
@@ -79,19 +105,29 @@ impl SchemaRegistry {
                 "schema registry {address}: HTTP {status}, body not JSON: {e}"
             ))
         })?;
-        if !status.is_success() {
-            let message = format!(
-                "schema registry {address}: HTTP {status}, error_code {}: {}",
-                body["error_code"],
-                body["message"].as_str().unwrap_or("no message")
-            );
-            // Server trouble may pass; a refusal (unknown id, bad credentials) will not.
-            return Err(if status.is_server_error() {
-                RegistryError::Unreachable(message)
-            } else {
-                RegistryError::Refused(message)
-            });
+        if status.is_success() {
+            return Ok(body);
         }
+        let message = format!(
+            "schema registry {address}: HTTP {status}, error_code {}: {}",
+            body["error_code"],
+            body["message"].as_str().unwrap_or("no message")
+        );
+        // Server trouble may pass; a refusal (unknown id, bad credentials) will not.
+        Err(if status.is_server_error() {
+            RegistryError::Unreachable(message)
+        } else {
+            RegistryError::Refused(message)
+        })
+    }
+
+    /// The schema registered under `id`, from the cache or `GET /schemas/ids/{id}`.
+    pub async fn schema(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
+        if let Some(schema) = self.cache.lock().expect("cache lock").get(&id) {
+            return Ok(Arc::clone(schema));
+        }
+        let address = format!("{}/schemas/ids/{id}", self.url);
+        let body = self.call(self.client.get(&address), &address).await?;
         let text = body["schema"].as_str().ok_or_else(|| {
             RegistryError::Refused(format!(
                 "schema registry {address}: no `schema` in the answer"
@@ -108,6 +144,15 @@ impl SchemaRegistry {
             .insert(id, Arc::clone(&schema));
         Ok(schema)
     }
+}
+
+fn id_of(body: &Value, address: &str) -> Result<u32, RegistryError> {
+    body["id"]
+        .as_u64()
+        .and_then(|id| u32::try_from(id).ok())
+        .ok_or_else(|| {
+            RegistryError::Refused(format!("schema registry {address}: no `id` in the answer"))
+        })
 }
 
 /// rustls settings: the system roots plus `caFile`, or no verification.

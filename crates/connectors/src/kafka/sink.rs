@@ -2,30 +2,33 @@
 //! when its delivery report arrives; a message the broker refuses for good is rejected (error
 //! sink), a retriable failure fails the batch for the engine to retry.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use dataflow_core::{Message, Payload, Rejection, Sink, SinkError};
-use dataflow_spec::{KafkaCompression, KafkaFormat, KafkaSinkConfig, RequiredAcks};
+use dataflow_spec::{KafkaCompression, KafkaEncoding, KafkaFormat, KafkaSinkConfig, RequiredAcks};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 
+use super::avro::AvroEncoder;
 use super::client_config;
+use super::registry::RegistryError;
 
 /// The `kafka` sink.
 pub struct KafkaSink {
     producer: FutureProducer,
     topic: String,
+    /// `format: avro`: the encoding settings until the encoder is made on the first write.
+    avro_settings: Option<(KafkaEncoding, PathBuf)>,
+    avro: Option<AvroEncoder>,
 }
 
 impl KafkaSink {
-    /// A producer for `config` (secrets resolved).
-    pub fn new(config: &KafkaSinkConfig) -> Result<Self, String> {
-        if config.encoding.format == KafkaFormat::Avro {
-            return Err("kafka sink: format avro is not available in this version yet".into());
-        }
+    /// A producer for `config` (secrets resolved); relative paths are read from `base_dir`.
+    pub fn new(config: &KafkaSinkConfig, base_dir: &Path) -> Result<Self, String> {
         let topic = config
             .connection
             .topic
@@ -66,12 +69,45 @@ impl KafkaSink {
             client.set("linger.ms", linger.as_millis().to_string());
         }
         let producer: FutureProducer = client.create().map_err(|e| format!("kafka sink: {e}"))?;
-        Ok(KafkaSink { producer, topic })
+        let avro_settings = (config.encoding.format == KafkaFormat::Avro)
+            .then(|| (config.encoding.clone(), base_dir.to_path_buf()));
+        Ok(KafkaSink {
+            producer,
+            topic,
+            avro_settings,
+            avro: None,
+        })
+    }
+
+    /// The bytes of a payload: Avro with `format: avro`, else JSON text (raw bytes as they are).
+    async fn payload_bytes(
+        &mut self,
+        payload: &Payload,
+    ) -> Result<Result<Vec<u8>, String>, SinkError> {
+        let Some((encoding, base_dir)) = &self.avro_settings else {
+            return Ok(Ok(json_bytes(payload)));
+        };
+        if self.avro.is_none() {
+            let encoder = AvroEncoder::new(encoding, base_dir, &self.topic)
+                .await
+                .map_err(|error| match error {
+                    RegistryError::Unreachable(reason) => SinkError::Transient(reason),
+                    RegistryError::Refused(reason) => {
+                        SinkError::Fatal(format!("kafka sink: {reason}"))
+                    }
+                })?;
+            self.avro = Some(encoder);
+        }
+        let encoder = self.avro.as_ref().expect("made above");
+        Ok(match payload {
+            Payload::Json(value) => encoder.encode(value),
+            Payload::Bytes(_) => Err("format avro needs a JSON payload, not raw bytes".into()),
+        })
     }
 }
 
 /// The bytes of a payload: JSON text, or raw bytes as they are.
-fn payload_bytes(payload: &Payload) -> Vec<u8> {
+fn json_bytes(payload: &Payload) -> Vec<u8> {
     match payload {
         Payload::Json(value) => serde_json::to_vec(value).expect("JSON serialises"),
         Payload::Bytes(bytes) => bytes.to_vec(),
@@ -103,10 +139,10 @@ fn is_retriable(error: &KafkaError) -> bool {
 #[async_trait]
 impl Sink for KafkaSink {
     async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
-        let payloads: Vec<Vec<u8>> = batch
-            .iter()
-            .map(|m| payload_bytes(&m.record.payload))
-            .collect();
+        let mut payloads = Vec::with_capacity(batch.len());
+        for message in batch {
+            payloads.push(self.payload_bytes(&message.record.payload).await?);
+        }
         let keys: Vec<Option<String>> = batch
             .iter()
             .map(|m| m.record.metadata.get("key").map(text_of))
@@ -114,7 +150,14 @@ impl Sink for KafkaSink {
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut rejections = Vec::new();
         for (index, message) in batch.iter().enumerate() {
-            let mut record = FutureRecord::to(&self.topic).payload(&payloads[index]);
+            let payload = match &payloads[index] {
+                Ok(bytes) => bytes,
+                Err(reason) => {
+                    rejections.push(Rejection::new(index, reason.clone()));
+                    continue;
+                }
+            };
+            let mut record = FutureRecord::to(&self.topic).payload(payload);
             if let Some(key) = &keys[index] {
                 record = record.key(key);
             }

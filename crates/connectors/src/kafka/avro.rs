@@ -1,5 +1,6 @@
-//! Avro record values: a static writer schema (`avroSchema`, `avroSchemaFile`,
-//! `avroSchemaSecretRef`), decoded to JSON at the source edge.
+//! Avro record values: decoded to JSON at the source edge and encoded from JSON at the sink,
+//! with a static schema (`avroSchema`, `avroSchemaFile`, `avroSchemaSecretRef`) and/or a
+//! Schema Registry (Confluent framing).
 
 use std::path::Path;
 
@@ -27,39 +28,17 @@ impl AvroDecoder {
         let Some(registry) = &encoding.schema_registry else {
             return Self::from_encoding(encoding, base_dir);
         };
-        let has_static = [&encoding.avro_schema, &encoding.avro_schema_file]
-            .iter()
-            .any(|s| s.as_deref().is_some_and(|s| !s.trim().is_empty()));
         Ok(AvroDecoder {
-            schema: if has_static {
-                Self::from_encoding(encoding, base_dir)?.schema
-            } else {
-                None
-            },
+            schema: static_schema(encoding, base_dir)?,
             registry: Some(SchemaRegistry::new(registry)?),
         })
     }
 
-    /// The decoder for `encoding`'s static schema (secrets already resolved into `avroSchema`;
-    /// `avroSchemaFile` read relative to `base_dir`).
+    /// The decoder for `encoding`'s static schema, which must be set.
     pub fn from_encoding(encoding: &KafkaEncoding, base_dir: &Path) -> Result<Self, String> {
-        let (text, origin) = match (&encoding.avro_schema, &encoding.avro_schema_file) {
-            (Some(text), _) if !text.trim().is_empty() => (text.clone(), "avroSchema".to_string()),
-            (_, Some(file)) if !file.trim().is_empty() => {
-                let path = base_dir.join(file);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("avroSchemaFile {}: {e}", path.display()))?;
-                (text, format!("avroSchemaFile {}", path.display()))
-            }
-            _ => {
-                return Err(
-                    "format avro needs a static schema (avroSchema, avroSchemaFile or avroSchemaSecretRef)"
-                        .into(),
-                );
-            }
-        };
-        let schema = Schema::parse_str(&text)
-            .map_err(|e| format!("{origin} is not a valid Avro schema: {e}"))?;
+        let schema = static_schema(encoding, base_dir)?.ok_or(
+            "format avro needs a static schema (avroSchema, avroSchemaFile or avroSchemaSecretRef)",
+        )?;
         Ok(AvroDecoder {
             schema: Some(schema),
             registry: None,
@@ -107,25 +86,41 @@ impl AvroDecoder {
     }
 }
 
+/// The static schema of `encoding`, if one is set (secrets already resolved into `avroSchema`;
+/// `avroSchemaFile` read relative to `base_dir`).
+fn static_schema(encoding: &KafkaEncoding, base_dir: &Path) -> Result<Option<Schema>, String> {
+    let (text, origin) = match (&encoding.avro_schema, &encoding.avro_schema_file) {
+        (Some(text), _) if !text.trim().is_empty() => (text.clone(), "avroSchema".to_string()),
+        (_, Some(file)) if !file.trim().is_empty() => {
+            let path = base_dir.join(file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("avroSchemaFile {}: {e}", path.display()))?;
+            (text, format!("avroSchemaFile {}", path.display()))
+        }
+        _ => return Ok(None),
+    };
+    Schema::parse_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{origin} is not a valid Avro schema: {e}"))
+}
+
 /// `bytes` as exactly one value of `schema`.
 fn decode_exact(schema: &Schema, bytes: &[u8]) -> Result<Value, String> {
-    {
-        let reader = GenericDatumReader::builder(schema)
-            .build()
-            .map_err(|e| e.to_string())?;
-        let mut rest = bytes;
-        let value = reader
-            .read_value(&mut rest)
-            .map_err(|e| format!("Avro decoding failed: {e}"))?;
-        if !rest.is_empty() {
-            return Err(format!(
-                "Avro decoding left {} of {} bytes unread (value does not match the schema)",
-                rest.len(),
-                bytes.len()
-            ));
-        }
-        to_json(value)
+    let reader = GenericDatumReader::builder(schema)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut rest = bytes;
+    let value = reader
+        .read_value(&mut rest)
+        .map_err(|e| format!("Avro decoding failed: {e}"))?;
+    if !rest.is_empty() {
+        return Err(format!(
+            "Avro decoding left {} of {} bytes unread (value does not match the schema)",
+            rest.len(),
+            bytes.len()
+        ));
     }
+    to_json(value)
 }
 
 /// Encodes JSON payloads as Avro: with a registry, under the schema of `<topic>-value` in
@@ -145,19 +140,7 @@ impl AvroEncoder {
         topic: &str,
     ) -> Result<Self, RegistryError> {
         let refused = RegistryError::Refused;
-        let has_static = [&encoding.avro_schema, &encoding.avro_schema_file]
-            .iter()
-            .any(|s| s.as_deref().is_some_and(|s| !s.trim().is_empty()));
-        let static_schema = if has_static {
-            Some(
-                AvroDecoder::from_encoding(encoding, base_dir)
-                    .map_err(refused)?
-                    .schema
-                    .expect("static schema"),
-            )
-        } else {
-            None
-        };
+        let static_schema = static_schema(encoding, base_dir).map_err(refused)?;
         let Some(config) = &encoding.schema_registry else {
             let schema = static_schema.ok_or_else(|| {
                 RegistryError::Refused("format avro needs schemaRegistry or a static schema".into())

@@ -4,7 +4,20 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, Error, SignatureScheme};
+use rustls::{DigitallySignedStruct, Error, RootCertStore, SignatureScheme};
+
+/// Adds every certificate of the PEM text `pem` to `roots`; errors are prefixed with `origin`.
+pub(crate) fn add_pem_certificates(
+    roots: &mut RootCertStore,
+    pem: &[u8],
+    origin: &str,
+) -> Result<(), String> {
+    for cert in rustls_pemfile::certs(&mut &pem[..]) {
+        let cert = cert.map_err(|e| format!("{origin}: {e}"))?;
+        roots.add(cert).map_err(|e| format!("{origin}: {e}"))?;
+    }
+    Ok(())
+}
 
 /// Encryption without verification (`sslmode=require`, `insecureSkipVerify`): the signatures
 /// are still checked, the certificate is not.

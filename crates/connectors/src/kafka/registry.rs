@@ -10,7 +10,7 @@ use rustls::{ClientConfig, RootCertStore};
 use serde_json::Value;
 
 use super::config::is_pem_content;
-use crate::tls::AcceptAnyCertificate;
+use crate::tls::{AcceptAnyCertificate, add_pem_certificates};
 
 /// Why a schema could not be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,12 +178,7 @@ fn tls_config(config: &SchemaRegistryConfig) -> Result<ClientConfig, String> {
         } else {
             std::fs::read(ca).map_err(|e| format!("schemaRegistry.tls.caFile {ca}: {e}"))?
         };
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert = cert.map_err(|e| format!("schemaRegistry.tls.caFile: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("schemaRegistry.tls.caFile: {e}"))?;
-        }
+        add_pem_certificates(&mut roots, &pem, "schemaRegistry.tls.caFile")?;
     }
     Ok(builder.with_root_certificates(roots).with_no_client_auth())
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 
-use crate::tls::AcceptAnyCertificate;
+use crate::tls::{AcceptAnyCertificate, add_pem_certificates};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
@@ -141,12 +141,7 @@ impl TlsSettings {
         match &self.root_cert {
             Some(path) => {
                 let pem = std::fs::read(path).map_err(|e| format!("sslrootcert {path}: {e}"))?;
-                for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                    let cert = cert.map_err(|e| format!("sslrootcert {path}: {e}"))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("sslrootcert {path}: {e}"))?;
-                }
+                add_pem_certificates(&mut roots, &pem, &format!("sslrootcert {path}"))?;
             }
             None => {
                 for cert in rustls_native_certs::load_native_certs().certs {

@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 mod support;
-use support::{dataflow, json_lines, psql, spawn, text};
+use support::{dataflow, json_lines, psql, spawn, terminate, text, wait_until};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -388,22 +388,7 @@ fn sigterm_stops_gracefully_and_commits() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(700));
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = terminate(&mut child, Duration::from_secs(20));
     assert!(status.success(), "graceful stop exits 0, got {status}");
     let written = json_lines(&dir.path().join("out.jsonl")).len() as u64;
     assert!(written > 0);
@@ -417,28 +402,6 @@ fn sigterm_stops_gracefully_and_commits() {
         Some(written),
         "{state}"
     );
-}
-
-fn wait_for_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(started.elapsed() < limit, "no exit within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(
-            started.elapsed() < limit,
-            "condition not met within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -474,11 +437,7 @@ fn follow_waits_for_the_file_and_tails_new_lines() {
     wait_until(Duration::from_secs(10), || {
         json_lines(&dir.path().join("out.jsonl")).len() == 3
     });
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(wait_for_exit(child, Duration::from_secs(20)).success());
+    assert!(terminate(child, Duration::from_secs(20)).success());
     let numbers: Vec<i64> = json_lines(&dir.path().join("out.jsonl"))
         .iter()
         .map(|v| v["n"].as_i64().unwrap())
@@ -610,9 +569,5 @@ fn message_ack_granularity_writes_one_message_per_batch() {
         json_lines(&dir.path().join("out.jsonl")).len() == 20
             && std::fs::read_to_string(&state_file).is_ok_and(|s| s.contains("\"line\": 20"))
     });
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(wait_for_exit(child, Duration::from_secs(20)).success());
+    assert!(terminate(child, Duration::from_secs(20)).success());
 }

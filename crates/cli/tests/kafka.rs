@@ -2,8 +2,7 @@
 //! 127.0.0.1:19092, started by scripts/test-servers.sh).
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -12,7 +11,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::Value;
 
 mod support;
-use support::{dataflow, json_lines, spawn, text};
+use support::{dataflow, json_lines, spawn, terminate, text, wait_until};
 
 const BROKERS: &str = "127.0.0.1:19092";
 
@@ -54,31 +53,11 @@ fn produce<P: AsRef<[u8]>>(topic: &str, records: &[(String, P)]) {
     producer.flush(Duration::from_secs(30)).unwrap();
 }
 
-fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "not done within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn stop(running: &mut support::Running) {
-    Command::new("kill")
-        .args(["-TERM", &running.0.id().to_string()])
-        .status()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = running.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "graceful stop");
+    assert!(
+        terminate(&mut running.0, Duration::from_secs(30)).success(),
+        "graceful stop"
+    );
 }
 
 fn numbers(path: &Path) -> Vec<i64> {
@@ -88,6 +67,14 @@ fn numbers(path: &Path) -> Vec<i64> {
         .collect();
     numbers.sort();
     numbers
+}
+
+/// The distinct `n` of every line in `paths`, sorted.
+fn distinct_numbers(paths: &[&Path]) -> Vec<i64> {
+    let mut all: Vec<i64> = paths.iter().flat_map(|p| numbers(p)).collect();
+    all.sort();
+    all.dedup();
+    all
 }
 
 #[test]
@@ -115,7 +102,7 @@ fn consumer_group_to_file_with_metadata_poison_message_and_resume() {
     let errors = dir.path().join("errors.jsonl");
 
     let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
-    wait_for(Duration::from_secs(90), || {
+    wait_until(Duration::from_secs(90), || {
         json_lines(&out).len() >= 60 && json_lines(&errors).len() == 1
     });
     stop(&mut running);
@@ -163,7 +150,7 @@ fn consumer_group_to_file_with_metadata_poison_message_and_resume() {
             .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
             .collect::<Vec<_>>(),
     );
-    wait_for(Duration::from_secs(60), || json_lines(&out).len() >= 65);
+    wait_until(Duration::from_secs(60), || json_lines(&out).len() >= 65);
     stop(&mut running);
     assert_eq!(numbers(&out), (0..65).collect::<Vec<_>>());
 }
@@ -202,11 +189,8 @@ fn two_processes_split_the_partitions_and_one_takes_over_when_the_other_dies() {
             .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
             .collect::<Vec<_>>(),
     );
-    wait_for(Duration::from_secs(90), || {
-        let mut all: Vec<i64> = numbers(&out_a).into_iter().chain(numbers(&out_b)).collect();
-        all.sort();
-        all.dedup();
-        all.len() == 400
+    wait_until(Duration::from_secs(90), || {
+        distinct_numbers(&[&out_a, &out_b]).len() == 400
     });
     assert!(
         !json_lines(&out_a).is_empty() && !json_lines(&out_b).is_empty(),
@@ -222,11 +206,8 @@ fn two_processes_split_the_partitions_and_one_takes_over_when_the_other_dies() {
             .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
             .collect::<Vec<_>>(),
     );
-    wait_for(Duration::from_secs(90), || {
-        let mut all: Vec<i64> = numbers(&out_a).into_iter().chain(numbers(&out_b)).collect();
-        all.sort();
-        all.dedup();
-        all.len() == 500
+    wait_until(Duration::from_secs(90), || {
+        distinct_numbers(&[&out_a, &out_b]).len() == 500
     });
     stop(&mut b);
     let b_numbers = numbers(&out_b);
@@ -260,14 +241,14 @@ fn sigkill_mid_stream_loses_nothing() {
     for _ in 0..3 {
         let before = json_lines(&out).len();
         let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
-        wait_for(Duration::from_secs(90), || {
+        wait_until(Duration::from_secs(90), || {
             json_lines(&out).len() > before + 500 || json_lines(&out).len() >= 20_000
         });
         running.0.kill().unwrap(); // SIGKILL
         running.0.wait().unwrap();
     }
     let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
-    wait_for(Duration::from_secs(120), || {
+    wait_until(Duration::from_secs(120), || {
         let mut seen = numbers(&out);
         seen.dedup();
         seen.len() == 20_000
@@ -353,7 +334,7 @@ fn avro_with_a_static_schema_from_a_file_and_from_a_secret() {
         let out = dir.path().join(format!("{group}.jsonl"));
         let errors = dir.path().join(format!("{group}-errors.jsonl"));
         let mut running = spawn(dir.path(), &["run", &format!("{group}.yaml"), "--quiet"]);
-        wait_for(Duration::from_secs(90), || {
+        wait_until(Duration::from_secs(90), || {
             json_lines(&out).len() >= 20 && !json_lines(&errors).is_empty()
         });
         stop(&mut running);
@@ -412,7 +393,7 @@ fn avro_through_the_schema_registry_with_basic_auth() {
     let out = dir.path().join("out.jsonl");
     let errors = dir.path().join("errors.jsonl");
     let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
-    wait_for(Duration::from_secs(90), || {
+    wait_until(Duration::from_secs(90), || {
         json_lines(&out).len() >= 20 && !json_lines(&errors).is_empty()
     });
     stop(&mut running);
@@ -494,7 +475,7 @@ fn avro_sink_registers_the_schema_and_round_trips_through_the_source() {
     .unwrap();
     let out = dir.path().join("out.jsonl");
     let mut running = spawn(dir.path(), &["run", "consume.yaml", "--quiet"]);
-    wait_for(Duration::from_secs(90), || json_lines(&out).len() >= 10);
+    wait_until(Duration::from_secs(90), || json_lines(&out).len() >= 10);
     stop(&mut running);
     assert_eq!(numbers(&out), (0..10).collect::<Vec<_>>());
     let line = json_lines(&out).into_iter().find(|l| l["n"] == 2).unwrap();

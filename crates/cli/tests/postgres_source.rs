@@ -234,22 +234,7 @@ fn a_custom_query_with_its_own_columns_is_polled_until_stopped() {
     ));
     wait_for(&["a", "b", "c", "a2"]);
     assert!(running.0.try_wait().unwrap().is_none(), "still polling");
-    Command::new("kill")
-        .args(["-TERM", &running.0.id().to_string()])
-        .status()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = running.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success());
+    assert!(support::terminate(&mut running.0, Duration::from_secs(20)).success());
     let state: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join(".dataflow/state/default_dataflow.json")).unwrap(),
     )

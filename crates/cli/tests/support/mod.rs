@@ -101,3 +101,37 @@ pub fn kill_repeatedly(dir: &Path, kills: usize, max_delay_ms: u64) -> bool {
     }
     true
 }
+
+/// Waits up to `limit` for `child` to exit.
+pub fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(started.elapsed() < limit, "no exit within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGTERM to `child` and waits up to `limit` for it to exit.
+pub fn terminate(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -TERM {}", child.id());
+    wait_for_exit(child, limit)
+}
+
+/// Polls `condition` until it holds, failing after `limit`.
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !condition() {
+        assert!(
+            started.elapsed() < limit,
+            "condition not met within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

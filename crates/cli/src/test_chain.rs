@@ -115,6 +115,7 @@ fn parse_line(line: &str, envelope: bool) -> Result<Record, String> {
 fn show(payload: &Payload) -> String {
     match payload {
         Payload::Json(value) => value.to_string(),
+        Payload::JsonText(text) => String::from_utf8_lossy(text).into_owned(),
         Payload::Bytes(bytes) => format!("(bytes) {}", String::from_utf8_lossy(bytes)),
     }
 }

@@ -19,6 +19,10 @@ impl NullSink {
 
 #[async_trait]
 impl Sink for NullSink {
+    fn takes_json_text(&self) -> bool {
+        true
+    }
+
     async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
         self.count += batch.len() as u64;
         Ok(Vec::new())

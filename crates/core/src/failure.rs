@@ -155,10 +155,12 @@ pub fn error_record(failure: &Failure) -> Record {
     let original_message = match &original.payload {
         Payload::Json(Value::Object(object)) => Value::Object(object.clone()),
         Payload::Json(other) => json!({"original_data": other.to_string()}),
-        Payload::Bytes(bytes) => match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(object)) => Value::Object(object),
-            _ => json!({"original_data": String::from_utf8_lossy(bytes)}),
-        },
+        Payload::JsonText(bytes) | Payload::Bytes(bytes) => {
+            match serde_json::from_slice::<Value>(bytes) {
+                Ok(Value::Object(object)) => Value::Object(object),
+                _ => json!({"original_data": String::from_utf8_lossy(bytes)}),
+            }
+        }
     };
     let mut metadata = original.metadata.clone();
     metadata.insert("error".into(), Value::String(failure.reason.clone()));

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod classify;
 pub mod failure;
+pub mod json_text;
 pub mod message;
 pub mod pipeline;
 pub mod registry;

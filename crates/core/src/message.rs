@@ -10,21 +10,54 @@ use crate::ack::AckToken;
 /// String-keyed metadata (`topic`, `partition`, `offset`, `key`, `table`, `id`, `operation`, …).
 pub type Metadata = Map<String, Value>;
 
-/// A message body: parsed JSON, or raw bytes for connectors that need them.
+/// A message body: parsed JSON, JSON text not parsed yet, or raw bytes for connectors that
+/// need them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
     /// A JSON value.
     Json(Value),
+    /// Text a source checked to be exactly one JSON value, kept as it came: the transformation
+    /// chain and the sinks that need values parse it ([`Payload::parse_text`]); sinks that write
+    /// JSON text pass it on untouched. Build it with [`Payload::json_text`].
+    JsonText(Bytes),
     /// Raw bytes (not necessarily JSON).
     Bytes(Bytes),
 }
 
 impl Payload {
+    /// The payload of JSON text: kept unparsed as [`Payload::JsonText`] when a quick check
+    /// vouches for it, else parsed now (`Payload::Json`); the error says what is wrong and where.
+    pub fn json_text(bytes: Bytes) -> Result<Payload, serde_json::Error> {
+        if crate::json_text::is_certainly_valid(&bytes) {
+            Ok(Payload::JsonText(bytes))
+        } else {
+            serde_json::from_slice(&bytes).map(Payload::Json)
+        }
+    }
+
+    /// Turns checked JSON text into its value, in place; other payloads stay as they are.
+    pub fn parse_text(&mut self) {
+        if let Payload::JsonText(bytes) = self {
+            *self = Payload::Json(parse_checked(bytes));
+        }
+    }
+
+    /// The payload's JSON value, borrowed when parsed already; `None` for raw bytes.
+    pub fn value(&self) -> Option<std::borrow::Cow<'_, Value>> {
+        match self {
+            Payload::Json(value) => Some(std::borrow::Cow::Borrowed(value)),
+            Payload::JsonText(bytes) => Some(std::borrow::Cow::Owned(parse_checked(bytes))),
+            Payload::Bytes(_) => None,
+        }
+    }
+
     /// The payload as JSON text (raw bytes are copied as lossy UTF-8).
     pub fn to_json_text(&self) -> String {
         match self {
             Payload::Json(value) => value.to_string(),
-            Payload::Bytes(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            Payload::JsonText(bytes) | Payload::Bytes(bytes) => {
+                String::from_utf8_lossy(bytes).into_owned()
+            }
         }
     }
 
@@ -32,9 +65,17 @@ impl Payload {
     pub fn to_json(&self) -> Option<Value> {
         match self {
             Payload::Json(value) => Some(value.clone()),
+            Payload::JsonText(bytes) => Some(parse_checked(bytes)),
             Payload::Bytes(bytes) => serde_json::from_slice(bytes).ok(),
         }
     }
+}
+
+/// The value of text [`Payload::json_text`] vouched for; the quick check never accepts what the
+/// parser refuses (tested), so the fallback (the text as a string) is not expected to be taken.
+fn parse_checked(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 /// Payload, metadata and timestamp: what transformations read and write.
@@ -124,5 +165,57 @@ impl Message {
     /// Bundles a record with its token.
     pub fn new(record: Record, ack: AckToken) -> Self {
         Message { record, ack }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_text_is_checked_and_parsed_on_demand() {
+        let mut payload =
+            Payload::json_text(Bytes::from_static(b" {\"a\": [1, 2.5, \"x\"]} ")).unwrap();
+        assert!(matches!(payload, Payload::JsonText(_)));
+        assert_eq!(
+            payload.value().unwrap().into_owned(),
+            json!({"a": [1, 2.5, "x"]})
+        );
+        assert_eq!(payload.to_json(), Some(json!({"a": [1, 2.5, "x"]})));
+        payload.parse_text();
+        assert_eq!(payload, Payload::Json(json!({"a": [1, 2.5, "x"]})));
+    }
+
+    #[test]
+    fn json_text_refuses_what_the_parser_refuses() {
+        // Including what a check without building the value would pass: out of range
+        // numbers and lone surrogates.
+        for bad in [
+            &b"{\"a\": }"[..],
+            b"{} {}",
+            b"",
+            b"[1e400]",
+            b"\"\\ud800\"",
+            b"\"\xff\"",
+        ] {
+            let checked = Payload::json_text(Bytes::copy_from_slice(bad));
+            assert!(checked.is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn text_the_quick_check_leaves_open_is_parsed_at_once() {
+        let payload = Payload::json_text(Bytes::from_static(b"{\"big\": 1e3}")).unwrap();
+        assert_eq!(payload, Payload::Json(json!({"big": 1000.0})));
+    }
+
+    #[test]
+    fn raw_bytes_have_no_value() {
+        let payload = Payload::Bytes(Bytes::from_static(b"\x00\x01"));
+        assert!(payload.value().is_none());
+        let mut same = payload.clone();
+        same.parse_text();
+        assert_eq!(same, payload);
     }
 }

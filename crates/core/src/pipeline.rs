@@ -508,6 +508,11 @@ impl SinkWorker {
             if self.state.is_aborted() {
                 return; // unacknowledged: positions stay held
             }
+            if !self.sink.takes_json_text() {
+                for message in &mut batch {
+                    message.record.payload.parse_text();
+                }
+            }
             let Some(rejections) = self.write_with_retry(&batch).await else {
                 return;
             };

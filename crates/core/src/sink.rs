@@ -65,6 +65,13 @@ pub trait Sink: Send {
         Ok(())
     }
 
+    /// Whether the sink writes [`Payload::JsonText`](crate::Payload::JsonText) as it is
+    /// (file, Kafka, null); for every other sink the engine parses such payloads before
+    /// `write`, so the sink sees `Payload::Json`.
+    fn takes_json_text(&self) -> bool {
+        false
+    }
+
     /// Writes a batch durably.
     async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError>;
 

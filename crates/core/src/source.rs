@@ -41,7 +41,8 @@ pub trait Source: Send {
     }
 }
 
-/// What a source needs from the engine.
+/// What a source needs from the engine; a clone serves a task the source spawns.
+#[derive(Clone)]
 pub struct SourceContext {
     output: Emitter,
     failures: FailureRouter,

@@ -98,6 +98,7 @@ impl ChainStage {
 }
 
 /// Where a source's messages go.
+#[derive(Clone)]
 pub(crate) enum Emitter {
     /// No transformations: straight to the main sink.
     Direct(Outputs),

@@ -94,7 +94,10 @@ impl Chain {
     }
 
     /// Runs the chain on `record`, appending the fate of it and of every record derived from it.
-    pub fn run(&self, record: Record, fates: &mut Vec<Fate>) {
+    pub fn run(&self, mut record: Record, fates: &mut Vec<Fate>) {
+        if !self.steps.is_empty() {
+            record.payload.parse_text();
+        }
         self.run_from(0, record, fates);
     }
 

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use dataflow_core::{Payload, Record};
+use dataflow_core::Record;
 use regex::Regex;
 use serde_json::Value;
 
@@ -130,10 +130,10 @@ impl Operand {
     /// Applies `check` to the operand's value; `None` when it is missing.
     fn read(&self, record: &Record, check: impl Fn(&Value) -> bool) -> Option<bool> {
         match self {
-            Operand::Payload(path) => match &record.payload {
-                Payload::Json(root) => path.get(root).map(check),
-                Payload::Bytes(_) => None,
-            },
+            Operand::Payload(path) => {
+                let root = record.payload.value()?;
+                path.get(&root).map(check)
+            }
             Operand::AllMetadata => Some(check(&Value::Object(record.metadata.clone()))),
             Operand::Metadata(key, rest) => {
                 let value = record.metadata.get(key)?;
@@ -471,6 +471,7 @@ fn operand(word: &str) -> Result<Operand, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dataflow_core::Payload;
     use serde_json::json;
 
     fn record(payload: Value) -> Record {

@@ -31,6 +31,7 @@ fn run_record(chain: &Chain, record: Record) -> Vec<Value> {
         .filter_map(|fate| match fate {
             Fate::Out(record) => Some(match record.payload {
                 Payload::Json(value) => value,
+                Payload::JsonText(text) => json!({"text": String::from_utf8_lossy(&text)}),
                 Payload::Bytes(bytes) => json!({"bytes": String::from_utf8_lossy(&bytes)}),
             }),
             Fate::Dropped { .. } => None,

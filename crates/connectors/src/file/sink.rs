@@ -41,7 +41,11 @@ fn json_line(payload: &Payload, out: &mut Vec<u8>) -> Result<(), String> {
         Payload::Json(value) => {
             serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string())?;
         }
-        Payload::Bytes(bytes) => {
+        // Checked JSON text on one line goes out as it came.
+        Payload::JsonText(bytes) if !bytes.iter().any(|&b| b == b'\n' || b == b'\r') => {
+            out.extend_from_slice(bytes);
+        }
+        Payload::JsonText(bytes) | Payload::Bytes(bytes) => {
             let value: Value = serde_json::from_slice(bytes).map_err(|e| {
                 format!("payload is not valid JSON, so it cannot be written as a JSON line: {e}")
             })?;
@@ -54,6 +58,10 @@ fn json_line(payload: &Payload, out: &mut Vec<u8>) -> Result<(), String> {
 
 #[async_trait]
 impl Sink for FileSink {
+    fn takes_json_text(&self) -> bool {
+        true
+    }
+
     async fn connect(&mut self) -> Result<(), SinkError> {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent)

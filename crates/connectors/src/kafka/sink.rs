@@ -99,9 +99,9 @@ impl KafkaSink {
             self.avro = Some(encoder);
         }
         let encoder = self.avro.as_ref().expect("made above");
-        Ok(match payload {
-            Payload::Json(value) => encoder.encode(value),
-            Payload::Bytes(_) => Err("format avro needs a JSON payload, not raw bytes".into()),
+        Ok(match payload.value() {
+            Some(value) => encoder.encode(&value),
+            None => Err("format avro needs a JSON payload, not raw bytes".into()),
         })
     }
 }
@@ -110,7 +110,7 @@ impl KafkaSink {
 fn json_bytes(payload: &Payload) -> Vec<u8> {
     match payload {
         Payload::Json(value) => serde_json::to_vec(value).expect("JSON serialises"),
-        Payload::Bytes(bytes) => bytes.to_vec(),
+        Payload::JsonText(bytes) | Payload::Bytes(bytes) => bytes.to_vec(),
     }
 }
 
@@ -138,6 +138,10 @@ fn is_retriable(error: &KafkaError) -> bool {
 
 #[async_trait]
 impl Sink for KafkaSink {
+    fn takes_json_text(&self) -> bool {
+        true
+    }
+
     async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
         let mut payloads = Vec::with_capacity(batch.len());
         for message in batch {

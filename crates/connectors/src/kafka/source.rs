@@ -1,16 +1,26 @@
 //! The Kafka source: a consumer group on one topic. Offsets are stored only for positions the
 //! engine committed (every derived message written), then committed by librdkafka's periodic
 //! commit, on rebalance, and synchronously when the flow has drained.
+//!
+//! Two tasks share the work so that a second core helps: the reading loop takes records from
+//! librdkafka, binds each to its offset and copies it out in chunks; the decoding task checks
+//! or decodes the values, builds the records with their metadata and emits them in order.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use dataflow_core::{
-    ErrorType, Payload, Position, Record, Source, SourceContext, SourceError, StreamHandle,
+    AckToken, ErrorType, Payload, Position, Record, Source, SourceContext, SourceError,
+    StreamHandle,
 };
 use dataflow_spec::{KafkaFormat, KafkaSourceConfig, StartOffset};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -23,13 +33,34 @@ use super::registry::RegistryError;
 
 /// How often committed positions become stored offsets while running.
 const STORE_EVERY: Duration = Duration::from_millis(200);
+/// Records per chunk handed from the reading loop to the decoding task.
+const CHUNK: usize = 256;
+/// Chunks on their way to the decoding task.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// The `kafka` source.
 pub struct KafkaSource {
     consumer: StreamConsumer,
     topic: String,
+    decoder: Arc<Decoder>,
+}
+
+/// Turns fetched records into pipeline records.
+struct Decoder {
+    topic: String,
     raw_mode: bool,
     avro: Option<AvroDecoder>,
+}
+
+/// A record copied out of librdkafka, bound to the token of its offset.
+struct Fetched {
+    partition: i32,
+    offset: i64,
+    key: Option<String>,
+    millis: Option<i64>,
+    headers: Option<Map<String, Value>>,
+    value: Bytes,
+    token: AckToken,
 }
 
 impl KafkaSource {
@@ -53,6 +84,10 @@ impl KafkaSource {
         // The original committed every second (Sarama's default); librdkafka's is five.
         client.set("auto.commit.interval.ms", "1000");
         client.set("enable.auto.offset.store", "false");
+        // When the prefetch queue is full librdkafka pauses fetching for this long (1 s by
+        // default), so a consumer that reads slower than the broker serves stalls ~1 s each
+        // time it empties the queue; measured: 133k msg/s → 360k msg/s with a short pause.
+        client.set("fetch.queue.backoff.ms", "20");
         client.set(
             "auto.offset.reset",
             match config.start_offset {
@@ -94,74 +129,97 @@ impl KafkaSource {
         let consumer: StreamConsumer = client.create().map_err(|e| format!("kafka source: {e}"))?;
         Ok(KafkaSource {
             consumer,
+            decoder: Arc::new(Decoder {
+                topic: topic.clone(),
+                raw_mode: config.raw_mode,
+                avro,
+            }),
             topic,
-            raw_mode: config.raw_mode,
-            avro,
         })
     }
 
-    fn record(&self, message: &BorrowedMessage<'_>, payload: Payload) -> Record {
-        let key = message
-            .key()
-            .map(|k| String::from_utf8_lossy(k).into_owned());
-        let millis = message.timestamp().to_millis();
-        let mut metadata = Map::new();
-        metadata.insert("topic".into(), Value::String(message.topic().to_string()));
-        metadata.insert("partition".into(), json!(message.partition()));
-        metadata.insert("offset".into(), json!(message.offset()));
-        if let Some(key) = &key {
-            metadata.insert("key".into(), Value::String(key.clone()));
+    /// Copies a record out of librdkafka's buffer.
+    fn fetch(message: &BorrowedMessage<'_>, token: AckToken) -> Fetched {
+        let headers = message.headers().map(|headers| {
+            headers
+                .iter()
+                .map(|header| {
+                    let value = String::from_utf8_lossy(header.value.unwrap_or_default());
+                    (header.key.to_string(), Value::String(value.into_owned()))
+                })
+                .collect()
+        });
+        Fetched {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
+            millis: message.timestamp().to_millis(),
+            headers,
+            value: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
+            token,
         }
-        if let Some(millis) = millis {
-            metadata.insert("timestamp".into(), json!(millis));
-        }
-        if let Some(headers) = message.headers() {
-            let mut map = Map::new();
-            for header in headers.iter() {
-                map.insert(
-                    header.key.to_string(),
-                    Value::String(
-                        String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
-                    ),
-                );
-            }
-            metadata.insert("headers".into(), Value::Object(map));
-        }
-        let timestamp = millis
-            .and_then(DateTime::from_timestamp_millis)
-            .unwrap_or_else(Utc::now);
-        let payload = match (self.raw_mode, payload) {
-            (true, Payload::Json(value)) => Payload::Json(json!({
-                "value": value,
-                "_metadata": {"offset": message.offset(), "partition": message.partition(), "timestamp": millis, "key": key, "topic": message.topic()}
-            })),
-            (_, payload) => payload,
-        };
-        Record::new(payload, metadata, timestamp)
     }
 
-    /// The record value as JSON (format json or avro); waits out an unreachable schema
-    /// registry (retrying with backoff) until it answers or the flow stops (`None`).
-    async fn decode(&self, bytes: &[u8], context: &SourceContext) -> Option<Result<Value, String>> {
-        let Some(avro) = &self.avro else {
-            return Some(
-                serde_json::from_slice(bytes).map_err(|e| format!("is not valid JSON: {e}")),
-            );
-        };
-        let mut backoff = Duration::from_millis(500);
+    /// Reads records and sends them to the decoding task in chunks, until the flow stops or
+    /// the decoding task does.
+    async fn read(
+        &self,
+        context: &SourceContext,
+        chunks: mpsc::Sender<Vec<Fetched>>,
+    ) -> Result<(), SourceError> {
+        // One stream for the whole run (`recv` would register a waker per record).
+        let mut records = self.consumer.stream();
+        let mut streams: HashMap<i32, StreamHandle> = HashMap::new();
+        let mut next_store = Instant::now() + STORE_EVERY;
+        let mut chunk = Vec::with_capacity(CHUNK);
         loop {
-            match avro.decode_value(bytes).await {
-                Ok(value) => return Some(Ok(value)),
-                Err(RegistryError::Refused(reason)) => return Some(Err(reason)),
-                Err(RegistryError::Unreachable(reason)) => {
-                    tracing::warn!(%reason, retry_in = ?backoff, "schema registry unreachable");
-                    tokio::select! {
-                        _ = context.stopping().cancelled() => return None,
-                        _ = tokio::time::sleep(backoff) => {}
+            // Records librdkafka already holds are taken without a wait; a chunk leaves when
+            // it is full or when the next record is not there yet.
+            let ready = match records.next().now_or_never() {
+                Some(ready) if chunk.len() < CHUNK => ready,
+                ready => {
+                    if !chunk.is_empty() {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                        if chunks.send(full).await.is_err() {
+                            return Ok(()); // the decoding task stopped; it says why
+                        }
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    if context.stopping().is_cancelled() {
+                        return Ok(());
+                    }
+                    if Instant::now() >= next_store {
+                        self.store(&context.committed());
+                        next_store = Instant::now() + STORE_EVERY;
+                    }
+                    match ready {
+                        Some(ready) => ready,
+                        None => tokio::select! {
+                            _ = context.stopping().cancelled() => return Ok(()),
+                            _ = tokio::time::sleep_until(next_store) => continue,
+                            ready = records.next() => ready,
+                        },
+                    }
                 }
-            }
+            };
+            let message = match ready {
+                Some(Ok(message)) => message,
+                Some(Err(error)) => {
+                    tracing::warn!(%error, topic = %self.topic, "kafka consumer error");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                None => {
+                    return Err(SourceError::Fatal("the kafka consumer stream ended".into()));
+                }
+            };
+            let partition = message.partition();
+            let token = streams
+                .entry(partition)
+                .or_insert_with(|| context.stream(&format!("{}/{partition}", self.topic)))
+                .track(Position::Count(message.offset() as u64));
+            chunk.push(Self::fetch(&message, token));
         }
     }
 
@@ -186,61 +244,143 @@ impl KafkaSource {
     }
 }
 
+impl Decoder {
+    /// Decodes fetched chunks and emits their records in order until the reading loop
+    /// stops sending or the pipeline stops.
+    async fn run(
+        &self,
+        mut chunks: mpsc::Receiver<Vec<Fetched>>,
+        context: SourceContext,
+    ) -> Result<(), SourceError> {
+        while let Some(chunk) = chunks.recv().await {
+            for fetched in chunk {
+                let Some(decoded) = self.decode(&fetched.value, &context).await else {
+                    return Ok(());
+                };
+                let (payload, failure) = match decoded {
+                    Ok(payload) => (payload, None),
+                    Err(error) => {
+                        let reason = format!(
+                            "{}/{}/{}: {error}",
+                            self.topic, fetched.partition, fetched.offset
+                        );
+                        (Payload::Bytes(fetched.value.clone()), Some(reason))
+                    }
+                };
+                let token = fetched.token;
+                let record = self.record(
+                    fetched.partition,
+                    fetched.offset,
+                    fetched.key,
+                    fetched.millis,
+                    fetched.headers,
+                    payload,
+                );
+                match failure {
+                    None => context.emit(record, token).await?,
+                    Some(reason) => {
+                        context
+                            .reject(record, token, reason, ErrorType::InvalidData)
+                            .await?
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The record value as a payload: format json keeps the checked text unparsed (parsed
+    /// later only if a transformation or the sink needs the value; rawMode needs it now),
+    /// format avro decodes to JSON. Waits out an unreachable schema registry (retrying with
+    /// backoff) until it answers or the flow stops (`None`).
+    async fn decode(
+        &self,
+        bytes: &[u8],
+        context: &SourceContext,
+    ) -> Option<Result<Payload, String>> {
+        let Some(avro) = &self.avro else {
+            let invalid = |e: serde_json::Error| format!("is not valid JSON: {e}");
+            return Some(if self.raw_mode {
+                serde_json::from_slice(bytes)
+                    .map(Payload::Json)
+                    .map_err(invalid)
+            } else {
+                Payload::json_text(Bytes::copy_from_slice(bytes)).map_err(invalid)
+            });
+        };
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match avro.decode_value(bytes).await {
+                Ok(value) => return Some(Ok(Payload::Json(value))),
+                Err(RegistryError::Refused(reason)) => return Some(Err(reason)),
+                Err(RegistryError::Unreachable(reason)) => {
+                    tracing::warn!(%reason, retry_in = ?backoff, "schema registry unreachable");
+                    tokio::select! {
+                        _ = context.stopping().cancelled() => return None,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    /// The pipeline record: the payload with the metadata of its Kafka record (rawMode wraps
+    /// the value with it).
+    fn record(
+        &self,
+        partition: i32,
+        offset: i64,
+        key: Option<String>,
+        millis: Option<i64>,
+        headers: Option<Map<String, Value>>,
+        payload: Payload,
+    ) -> Record {
+        let mut metadata = Map::with_capacity(6);
+        metadata.insert("topic".into(), Value::String(self.topic.clone()));
+        metadata.insert("partition".into(), json!(partition));
+        metadata.insert("offset".into(), json!(offset));
+        let payload = match (self.raw_mode, payload) {
+            (true, Payload::Json(value)) => Payload::Json(json!({
+                "value": value,
+                "_metadata": {"offset": offset, "partition": partition, "timestamp": millis, "key": key, "topic": self.topic}
+            })),
+            (_, payload) => payload,
+        };
+        if let Some(key) = key {
+            metadata.insert("key".into(), Value::String(key));
+        }
+        if let Some(millis) = millis {
+            metadata.insert("timestamp".into(), json!(millis));
+        }
+        if let Some(headers) = headers {
+            metadata.insert("headers".into(), Value::Object(headers));
+        }
+        let timestamp = millis
+            .and_then(DateTime::from_timestamp_millis)
+            .unwrap_or_else(Utc::now);
+        Record::new(payload, metadata, timestamp)
+    }
+}
+
 #[async_trait]
 impl Source for KafkaSource {
     async fn run(&mut self, context: &SourceContext) -> Result<(), SourceError> {
         self.consumer
             .subscribe(&[&self.topic])
             .map_err(|e| SourceError::Fatal(format!("subscribing to {}: {e}", self.topic)))?;
-        let mut streams: HashMap<i32, StreamHandle> = HashMap::new();
-        let mut store_tick = tokio::time::interval(STORE_EVERY);
-        loop {
-            let message = tokio::select! {
-                _ = context.stopping().cancelled() => return Ok(()),
-                _ = store_tick.tick() => {
-                    self.store(&context.committed());
-                    continue;
-                }
-                message = self.consumer.recv() => message,
-            };
-            let message = match message {
-                Ok(message) => message,
-                Err(error) => {
-                    tracing::warn!(%error, topic = %self.topic, "kafka consumer error");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            };
-            let partition = message.partition();
-            let stream = streams
-                .entry(partition)
-                .or_insert_with(|| context.stream(&format!("{}/{partition}", self.topic)))
-                .clone();
-            let token = stream.track(Position::Count(message.offset() as u64));
-            let bytes = message.payload().unwrap_or_default();
-            let Some(decoded) = self.decode(bytes, context).await else {
-                return Ok(());
-            };
-            match decoded {
-                Ok(value) => {
-                    context
-                        .emit(self.record(&message, Payload::Json(value)), token)
-                        .await?
-                }
-                Err(error) => {
-                    let reason = format!(
-                        "{}/{partition}/{}: {error}",
-                        message.topic(),
-                        message.offset()
-                    );
-                    let record =
-                        self.record(&message, Payload::Bytes(Bytes::copy_from_slice(bytes)));
-                    context
-                        .reject(record, token, reason, ErrorType::InvalidData)
-                        .await?;
-                }
-            }
-        }
+        let (chunks, received) = mpsc::channel(CHUNKS_IN_FLIGHT);
+        let decoder = Arc::clone(&self.decoder);
+        let decoding = tokio::spawn({
+            let context = context.clone();
+            async move { decoder.run(received, context).await }
+        });
+        let read = self.read(context, chunks).await;
+        // The reading loop dropped its sender: the decoder finishes what it was sent.
+        let decoded = decoding
+            .await
+            .map_err(|e| SourceError::Fatal(format!("the kafka decoding task failed: {e}")))?;
+        read.and(decoded)
     }
 
     async fn finish(&mut self, committed: &BTreeMap<String, Value>) -> Result<(), SourceError> {

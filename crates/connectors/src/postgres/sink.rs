@@ -207,19 +207,23 @@ impl PostgresSink {
                 });
                 continue;
             }
-            match &record.payload {
-                Payload::Json(Value::Object(object)) => units.push(Unit::Row {
-                    index,
-                    fields: Cow::Borrowed(object),
-                }),
-                Payload::Json(other) => rejections.push(Rejection::new(
+            // The engine parses JSON text before `write`; an unparsed payload still works.
+            let fields = match record.payload.value() {
+                Some(Cow::Borrowed(Value::Object(object))) => Ok(Cow::Borrowed(object)),
+                Some(Cow::Owned(Value::Object(object))) => Ok(Cow::Owned(object)),
+                Some(other) => Err(Some(other)),
+                None => Err(None),
+            };
+            match fields {
+                Ok(fields) => units.push(Unit::Row { index, fields }),
+                Err(Some(other)) => rejections.push(Rejection::new(
                     index,
                     format!(
                         "payload is not a JSON object (found {}); use rawMode to store any JSON",
-                        kind_of(other)
+                        kind_of(&other)
                     ),
                 )),
-                Payload::Bytes(_) => rejections.push(Rejection::new(index, "payload is not JSON")),
+                Err(None) => rejections.push(Rejection::new(index, "payload is not JSON")),
             }
         }
         units
@@ -227,9 +231,9 @@ impl PostgresSink {
 
     /// The raw-mode row: `data`, `_metadata`, and with `flattenMetadataColumns` a column per key.
     fn raw_row(&self, record: &dataflow_core::Record) -> Map<String, Value> {
-        let payload = match &record.payload {
-            Payload::Json(value) => value.clone(),
-            Payload::Bytes(bytes) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
+        let payload = match record.payload.value() {
+            Some(value) => value.into_owned(),
+            None => Value::String(record.payload.to_json_text()),
         };
         // A payload already shaped {"value", "_metadata"} is unwrapped.
         let (data, metadata) = match payload {

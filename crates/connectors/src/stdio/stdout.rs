@@ -1,7 +1,7 @@
 //! Prints each payload as one JSON line (or indented JSON) on standard output.
 
 use async_trait::async_trait;
-use dataflow_core::{Message, Payload, Rejection, Sink, SinkError};
+use dataflow_core::{Message, Rejection, Sink, SinkError};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
@@ -29,9 +29,11 @@ impl Sink for StdoutSink {
         self.buffer.clear();
         let mut rejections = Vec::new();
         for (index, message) in batch.iter().enumerate() {
-            let value = match &message.record.payload {
-                Payload::Json(value) => std::borrow::Cow::Borrowed(value),
-                Payload::Bytes(bytes) => match serde_json::from_slice::<Value>(bytes) {
+            let value = match message.record.payload.value() {
+                Some(value) => value,
+                // Raw bytes: printed when they hold JSON.
+                None => match serde_json::from_str::<Value>(&message.record.payload.to_json_text())
+                {
                     Ok(value) => std::borrow::Cow::Owned(value),
                     Err(e) => {
                         rejections.push(Rejection::new(

@@ -21,7 +21,7 @@ pub(super) fn compile(
 
 fn is_tombstone(payload: &Payload) -> bool {
     match payload {
-        Payload::Bytes(bytes) => bytes.is_empty(),
+        Payload::JsonText(bytes) | Payload::Bytes(bytes) => bytes.is_empty(),
         Payload::Json(value) => value.is_null(),
     }
 }

@@ -10,6 +10,8 @@ use dataflow_core::{BuildContext, Flow, PassThrough, RunControl};
 use dataflow_spec::GenerateSourceConfig;
 use serde_json::{Value, json};
 
+mod kafka;
+
 /// Arguments of `dataflow bench`.
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -48,6 +50,9 @@ enum BenchKind {
         /// Brokers of the test broker.
         #[arg(long, default_value = "127.0.0.1:19092")]
         brokers: String,
+        /// Rounds of (bare consumer, pipeline) over the same topic; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// A six-step chain (filter, mask, select, snakeCase, timestamp, insertField) on one
     /// thread, against parsing the same messages from JSON text.
@@ -84,7 +89,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             count,
             payload_bytes,
             brokers,
-        } => kafka_null(count, payload_bytes, &brokers),
+            rounds,
+        } => kafka::kafka_null(count, payload_bytes, &brokers, rounds),
     }
 }
 
@@ -284,7 +290,7 @@ fn transform(count: u64, payload_bytes: usize) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|r| match &r.payload {
             dataflow_core::Payload::Json(v) => serde_json::to_vec(v).expect("serialises"),
-            dataflow_core::Payload::Bytes(b) => b.to_vec(),
+            dataflow_core::Payload::JsonText(b) | dataflow_core::Payload::Bytes(b) => b.to_vec(),
         })
         .collect();
     let average_len = texts.iter().map(Vec::len).sum::<usize>() / POOL;
@@ -369,174 +375,6 @@ fn transform(count: u64, payload_bytes: usize) -> anyhow::Result<ExitCode> {
     println!(
         "ratio chain / parse                : {:>12.2}",
         chain_rate / baseline_rate
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn kafka_null(count: u64, payload_bytes: usize, brokers: &str) -> anyhow::Result<ExitCode> {
-    use rdkafka::ClientConfig;
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::message::Message;
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let topic = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    let template = template_of_size(payload_bytes)?;
-    let config = GenerateSourceConfig {
-        template: Some(template),
-        ..Default::default()
-    };
-    let mut generator = GenerateSource::new(&config).map_err(|e| anyhow::anyhow!(e))?;
-    let payloads: Vec<Vec<u8>> = (0..1000)
-        .map(|seq| generator.render(seq).to_string().into_bytes())
-        .collect();
-    let sample_len = payloads[0].len();
-
-    runtime.block_on(async {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .create()?;
-        for result in admin
-            .create_topics(
-                &[NewTopic::new(&topic, 3, TopicReplication::Fixed(1))],
-                &AdminOptions::new(),
-            )
-            .await?
-        {
-            result.map_err(|(name, e)| anyhow::anyhow!("creating {name}: {e}"))?;
-        }
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("linger.ms", "20")
-            .set("batch.num.messages", "10000")
-            .set("queue.buffering.max.messages", "200000")
-            .create()?;
-        let started = Instant::now();
-        let mut pending = Vec::with_capacity(10_000);
-        for seq in 0..count {
-            let key = seq.to_string();
-            let payload = &payloads[(seq % 1000) as usize];
-            let mut record = FutureRecord::to(&topic).key(&key).payload(payload);
-            let delivery = loop {
-                match producer.send_result(record) {
-                    Ok(delivery) => break delivery,
-                    Err((_, back)) => {
-                        record = back;
-                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-                    }
-                }
-            };
-            pending.push(delivery);
-            if pending.len() == 10_000 {
-                for delivery in pending.drain(..) {
-                    delivery
-                        .await?
-                        .map_err(|(e, _)| anyhow::anyhow!("producing: {e}"))?;
-                }
-            }
-        }
-        for delivery in pending.drain(..) {
-            delivery
-                .await?
-                .map_err(|(e, _)| anyhow::anyhow!("producing: {e}"))?;
-        }
-        eprintln!(
-            "produced {count} messages in {:.1}s",
-            started.elapsed().as_secs_f64()
-        );
-        anyhow::Ok(())
-    })?;
-
-    let group_settings = |config: &mut ClientConfig| {
-        config
-            .set("bootstrap.servers", brokers)
-            .set(
-                "group.id",
-                format!("bench-{}", uuid::Uuid::new_v4().simple()),
-            )
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "500");
-    };
-
-    // Baseline: a bare consumer loop reading every message (and touching its payload).
-    let baseline_seconds = runtime.block_on(async {
-        let mut config = ClientConfig::new();
-        group_settings(&mut config);
-        let consumer: StreamConsumer = config.create()?;
-        consumer.subscribe(&[&topic])?;
-        let first = consumer.recv().await?;
-        std::hint::black_box(first.payload().map(<[u8]>::len));
-        let started = Instant::now();
-        for _ in 1..count {
-            let message = consumer.recv().await?;
-            std::hint::black_box(message.payload().map(<[u8]>::len));
-        }
-        anyhow::Ok(started.elapsed().as_secs_f64())
-    })?;
-
-    // The engine: kafka source (JSON decoded, positions tracked, offsets stored) → null sink.
-    let group = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    let manifest = format!(
-        "source:\n  type: kafka\n  config:\n    brokers: [\"{brokers}\"]\n    topic: {topic}\n    consumerGroup: {group}\n    librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\nsink:\n  type: null\nchannelBufferSize: 1000\ncheckpointPersistence: false\n"
-    );
-    let loaded = dataflow_spec::load_text_with(&manifest, &dataflow_transform::check);
-    let flow = loaded
-        .flows
-        .first()
-        .and_then(|f| f.flow.clone())
-        .context("the bench flow is invalid")?;
-    let registry = dataflow_connectors::registry();
-    let (snapshot, pipeline_seconds) = runtime.block_on(async {
-        let context = BuildContext {
-            flow: &flow,
-            base_dir: std::env::current_dir()?,
-            once: false,
-        };
-        let runnable = Flow::from_spec(&flow, &registry, Arc::new(PassThrough), &context, None)?;
-        let control = RunControl::default();
-        let stats = Arc::clone(&control.stats);
-        let shutdown = control.shutdown.clone();
-        // Time from the first message read to the last written, as for the baseline.
-        let timer = tokio::spawn(async move {
-            while stats.snapshot().read == 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            }
-            let started = Instant::now();
-            while stats.snapshot().written < count {
-                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-            }
-            let seconds = started.elapsed().as_secs_f64();
-            shutdown.cancel();
-            seconds
-        });
-        let snapshot = runnable.run(control).await?;
-        anyhow::Ok((snapshot, timer.await?))
-    })?;
-    if snapshot.written < count {
-        bail!(
-            "the pipeline wrote {} of {count} messages",
-            snapshot.written
-        );
-    }
-    let baseline_rate = count as f64 / baseline_seconds;
-    let pipeline_rate = count as f64 / pipeline_seconds;
-    println!(
-        "kafka → null: {count} messages of {sample_len} bytes on a 3-partition topic ({brokers})"
-    );
-    println!(
-        "baseline  (bare rdkafka consumer)  : {baseline_rate:>12.0} msg/s  {baseline_seconds:.2}s"
-    );
-    println!(
-        "pipeline  (kafka source → null)    : {pipeline_rate:>12.0} msg/s  {pipeline_seconds:.2}s"
-    );
-    println!(
-        "ratio pipeline / baseline          : {:>12.2}",
-        pipeline_rate / baseline_rate
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -33,6 +33,17 @@ impl Node {
     }
 }
 
+/// Releases the positions of a run of fully acknowledged nodes of one stream.
+fn release(run: &mut Vec<Arc<Node>>) {
+    if let Some(Target::Position { stream, .. }) = run.first().map(|node| &node.target) {
+        stream.acknowledge_all(run.iter().map(|node| match node.target {
+            Target::Position { seq, .. } => seq,
+            Target::Callback(_) => unreachable!("a run holds positions only"),
+        }));
+    }
+    run.clear();
+}
+
 /// A claim on one source position. Not `Clone`: use [`AckToken::split`] to share it.
 #[must_use = "a dropped token holds its source position forever; call ack()"]
 pub struct AckToken(Option<Arc<Node>>);
@@ -79,6 +90,37 @@ impl AckToken {
         {
             node.fire();
         }
+    }
+
+    /// Acknowledges many shares at once: positions of one stream released one after another
+    /// are acknowledged under one lock of that stream (a batch's worth of messages costs one
+    /// lock per partition instead of one per message).
+    pub fn ack_all(tokens: impl IntoIterator<Item = AckToken>) {
+        // Fully acknowledged nodes of the same stream, waiting to be released together.
+        let mut run: Vec<Arc<Node>> = Vec::new();
+        for mut token in tokens {
+            let Some(node) = token.0.take() else {
+                continue;
+            };
+            if node.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
+                continue;
+            }
+            match (&node.target, run.first().map(|first| &first.target)) {
+                (
+                    Target::Position { stream, .. },
+                    Some(Target::Position {
+                        stream: current, ..
+                    }),
+                ) if stream.same_stream(current) => {}
+                (Target::Callback(callback), _) => {
+                    callback();
+                    continue;
+                }
+                _ => release(&mut run),
+            }
+            run.push(node);
+        }
+        release(&mut run);
     }
 
     /// Splits into `count` shares of the same position. `count == 0` acknowledges at once
@@ -151,6 +193,34 @@ mod tests {
     fn zero_outputs_acknowledge_at_once() {
         let (token, fired) = counting();
         assert!(token.split(0).is_empty());
+        assert_eq!(fired.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn ack_all_releases_interleaved_streams_and_holds_gaps() {
+        use crate::tracker::{Position, PositionTracker};
+        use serde_json::json;
+
+        let tracker = PositionTracker::new();
+        let (p0, p1) = (tracker.stream("t/0"), tracker.stream("t/1"));
+        let mut tokens: Vec<AckToken> = Vec::new();
+        for offset in 0..4 {
+            tokens.push(p0.track(Position::Count(offset)));
+            tokens.push(p1.track(Position::Count(100 + offset)));
+        }
+        // Hold p1's second position (index 3): p1 may commit only its first.
+        let held = tokens.remove(3);
+        let (token, fired) = counting();
+        let mut shares = token.split(2);
+        tokens.push(shares.pop().unwrap());
+        AckToken::ack_all(tokens);
+        assert_eq!(tracker.committed()["t/0"], json!(3));
+        assert_eq!(tracker.committed()["t/1"], json!(100));
+        assert_eq!(tracker.outstanding(), 3);
+        assert_eq!(fired.load(Ordering::SeqCst), 0, "one share is still out");
+        AckToken::ack_all([held, shares.pop().unwrap(), AckToken::none()]);
+        assert_eq!(tracker.committed()["t/1"], json!(103));
+        assert_eq!(tracker.outstanding(), 0);
         assert_eq!(fired.load(Ordering::SeqCst), 1);
     }
 

@@ -27,7 +27,7 @@ pub use ack::AckToken;
 pub use batch::Batching;
 pub use checkpoint::{CheckpointStore, FileCheckpointStore, MemoryCheckpointStore};
 pub use classify::{ErrorType, classify};
-pub use message::{Message, Metadata, Payload, Record};
+pub use message::{InvalidJson, Message, Metadata, Payload, Record};
 pub use pipeline::{Flow, FlowError, RunControl, SinkStage};
 pub use registry::{BuildContext, BuildError, Registry};
 pub use sink::{Rejection, Sink, SinkError};

@@ -26,12 +26,15 @@ pub enum Payload {
 
 impl Payload {
     /// The payload of JSON text: kept unparsed as [`Payload::JsonText`] when a quick check
-    /// vouches for it, else parsed now (`Payload::Json`); the error says what is wrong and where.
-    pub fn json_text(bytes: Bytes) -> Result<Payload, serde_json::Error> {
+    /// vouches for it, else parsed now (`Payload::Json`); the error says what is wrong and
+    /// where, and gives the bytes back.
+    pub fn json_text(bytes: Bytes) -> Result<Payload, InvalidJson> {
         if crate::json_text::is_certainly_valid(&bytes) {
-            Ok(Payload::JsonText(bytes))
-        } else {
-            serde_json::from_slice(&bytes).map(Payload::Json)
+            return Ok(Payload::JsonText(bytes));
+        }
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(Payload::Json(value)),
+            Err(error) => Err(InvalidJson { error, bytes }),
         }
     }
 
@@ -76,6 +79,15 @@ impl Payload {
 fn parse_checked(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// Text that is not exactly one JSON value.
+#[derive(Debug)]
+pub struct InvalidJson {
+    /// What is wrong and where.
+    pub error: serde_json::Error,
+    /// The text, given back (for the error sink).
+    pub bytes: Bytes,
 }
 
 /// Payload, metadata and timestamp: what transformations read and write.

@@ -556,7 +556,7 @@ impl SinkWorker {
         rejections.sort_by_key(|r| r.index);
         rejections.dedup_by_key(|r| r.index);
         let mut rejections = rejections.into_iter().peekable();
-        let mut written = 0u64;
+        let mut written = Vec::with_capacity(batch.len());
         let mut keep_going = true;
         for (index, message) in batch.drain(..).enumerate() {
             if rejections.peek().is_some_and(|r| r.index == index) {
@@ -587,13 +587,13 @@ impl SinkWorker {
                     break;
                 }
             } else {
-                written += 1;
-                message.ack.ack();
+                written.push(message.ack);
             }
         }
         if self.counts_as_written {
-            self.stats.add_written(written);
+            self.stats.add_written(written.len() as u64);
         }
+        AckToken::ack_all(written);
         keep_going
     }
 }

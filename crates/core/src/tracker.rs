@@ -169,12 +169,19 @@ impl StreamHandle {
     }
 
     pub(crate) fn acknowledge(&self, seq: u64) {
+        self.acknowledge_all(std::iter::once(seq));
+    }
+
+    /// Acknowledges several positions of this stream under one lock.
+    pub(crate) fn acknowledge_all(&self, seqs: impl Iterator<Item = u64>) {
         let mut state = self.inner.state.lock().expect("stream lock");
-        let Some(index) = seq.checked_sub(state.base) else {
-            return;
-        };
-        if let Some(slot) = state.window.get_mut(index as usize) {
-            slot.acked = true;
+        for seq in seqs {
+            let Some(index) = seq.checked_sub(state.base) else {
+                continue;
+            };
+            if let Some(slot) = state.window.get_mut(index as usize) {
+                slot.acked = true;
+            }
         }
         let mut released = 0;
         while state.window.front().is_some_and(|slot| slot.acked) {
@@ -190,6 +197,11 @@ impl StreamHandle {
             shared.version.fetch_add(1, Ordering::Release);
             shared.changed.notify_one();
         }
+    }
+
+    /// Whether `other` is a handle of the same stream.
+    pub(crate) fn same_stream(&self, other: &StreamHandle) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 }
 

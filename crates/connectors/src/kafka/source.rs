@@ -254,17 +254,17 @@ impl Decoder {
     ) -> Result<(), SourceError> {
         while let Some(chunk) = chunks.recv().await {
             for fetched in chunk {
-                let Some(decoded) = self.decode(&fetched.value, &context).await else {
+                let Some(decoded) = self.decode(fetched.value, &context).await else {
                     return Ok(());
                 };
                 let (payload, failure) = match decoded {
                     Ok(payload) => (payload, None),
-                    Err(error) => {
+                    Err((error, bytes)) => {
                         let reason = format!(
                             "{}/{}/{}: {error}",
                             self.topic, fetched.partition, fetched.offset
                         );
-                        (Payload::Bytes(fetched.value.clone()), Some(reason))
+                        (Payload::Bytes(bytes), Some(reason))
                     }
                 };
                 let token = fetched.token;
@@ -291,28 +291,30 @@ impl Decoder {
 
     /// The record value as a payload: format json keeps the checked text unparsed (parsed
     /// later only if a transformation or the sink needs the value; rawMode needs it now),
-    /// format avro decodes to JSON. Waits out an unreachable schema registry (retrying with
-    /// backoff) until it answers or the flow stops (`None`).
+    /// format avro decodes to JSON. A value that does not decode comes back with the reason.
+    /// Waits out an unreachable schema registry (retrying with backoff) until it answers or
+    /// the flow stops (`None`).
     async fn decode(
         &self,
-        bytes: &[u8],
+        bytes: Bytes,
         context: &SourceContext,
-    ) -> Option<Result<Payload, String>> {
+    ) -> Option<Result<Payload, (String, Bytes)>> {
+        let invalid = |e: serde_json::Error| format!("is not valid JSON: {e}");
         let Some(avro) = &self.avro else {
-            let invalid = |e: serde_json::Error| format!("is not valid JSON: {e}");
             return Some(if self.raw_mode {
-                serde_json::from_slice(bytes)
-                    .map(Payload::Json)
-                    .map_err(invalid)
+                match serde_json::from_slice(&bytes) {
+                    Ok(value) => Ok(Payload::Json(value)),
+                    Err(error) => Err((invalid(error), bytes)),
+                }
             } else {
-                Payload::json_text(Bytes::copy_from_slice(bytes)).map_err(invalid)
+                Payload::json_text(bytes).map_err(|e| (invalid(e.error), e.bytes))
             });
         };
         let mut backoff = Duration::from_millis(500);
         loop {
-            match avro.decode_value(bytes).await {
+            match avro.decode_value(&bytes).await {
                 Ok(value) => return Some(Ok(Payload::Json(value))),
-                Err(RegistryError::Refused(reason)) => return Some(Err(reason)),
+                Err(RegistryError::Refused(reason)) => return Some(Err((reason, bytes))),
                 Err(RegistryError::Unreachable(reason)) => {
                     tracing::warn!(%reason, retry_in = ?backoff, "schema registry unreachable");
                     tokio::select! {

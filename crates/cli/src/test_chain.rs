@@ -105,7 +105,7 @@ fn parse_line(line: &str, envelope: bool) -> Result<Record, String> {
     };
     let mut record = Record::json(object.remove("payload").unwrap_or(Value::Null));
     match object.remove("metadata") {
-        Some(Value::Object(metadata)) => record.metadata = metadata,
+        Some(Value::Object(metadata)) => record.metadata = metadata.into(),
         None => {}
         Some(_) => return Err("metadata must be an object".into()),
     }

@@ -150,7 +150,10 @@ pub fn error_record(failure: &Failure) -> Record {
         Value::String(failure.error_type.as_str().into()),
     );
     if !original.metadata.is_empty() {
-        error.insert("metadata".into(), Value::Object(original.metadata.clone()));
+        error.insert(
+            "metadata".into(),
+            Value::Object(Map::clone(&original.metadata)),
+        );
     }
     let original_message = match &original.payload {
         Payload::Json(Value::Object(object)) => Value::Object(object.clone()),

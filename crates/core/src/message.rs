@@ -3,12 +3,11 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::ack::AckToken;
 
-/// String-keyed metadata (`topic`, `partition`, `offset`, `key`, `table`, `id`, `operation`, …).
-pub type Metadata = Map<String, Value>;
+pub use crate::metadata::Metadata;
 
 /// A message body: parsed JSON, JSON text not parsed yet, or raw bytes for connectors that
 /// need them.
@@ -106,10 +105,10 @@ pub struct Record {
 
 impl Record {
     /// A record from its parts, for the main sink.
-    pub fn new(payload: Payload, metadata: Metadata, timestamp: DateTime<Utc>) -> Self {
+    pub fn new(payload: Payload, metadata: impl Into<Metadata>, timestamp: DateTime<Utc>) -> Self {
         Record {
             payload,
-            metadata,
+            metadata: metadata.into(),
             timestamp,
             route: None,
         }

@@ -134,7 +134,9 @@ impl Operand {
                 let root = record.payload.value()?;
                 path.get(&root).map(check)
             }
-            Operand::AllMetadata => Some(check(&Value::Object(record.metadata.clone()))),
+            Operand::AllMetadata => Some(check(&Value::Object(serde_json::Map::clone(
+                &record.metadata,
+            )))),
             Operand::Metadata(key, rest) => {
                 let value = record.metadata.get(key)?;
                 match rest {

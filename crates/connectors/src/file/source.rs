@@ -7,7 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
-use dataflow_core::{ErrorType, Payload, Position, Record, Source, SourceContext, SourceError};
+use dataflow_core::{
+    ErrorType, Metadata, Payload, Position, Record, Source, SourceContext, SourceError,
+};
 use dataflow_spec::{FileFormat, FileSourceConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
@@ -35,7 +37,7 @@ impl FileSource {
     }
 
     fn record(&self, payload: Payload, line: u64, offset: u64) -> Record {
-        let mut record = Record::new(payload, Default::default(), Utc::now());
+        let mut record = Record::new(payload, Metadata::new(), Utc::now());
         record
             .metadata
             .insert("file".into(), Value::String(self.stream.clone()));

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use dataflow_core::{
-    AckToken, ErrorType, Payload, Position, Record, Source, SourceContext, SourceError,
+    AckToken, ErrorType, Metadata, Payload, Position, Record, Source, SourceContext, SourceError,
     StreamHandle,
 };
 use dataflow_spec::{KafkaFormat, KafkaSourceConfig, StartOffset};
@@ -47,7 +47,7 @@ pub struct KafkaSource {
 
 /// Turns fetched records into pipeline records.
 struct Decoder {
-    topic: String,
+    topic: Arc<str>,
     raw_mode: bool,
     avro: Option<AvroDecoder>,
 }
@@ -130,7 +130,7 @@ impl KafkaSource {
         Ok(KafkaSource {
             consumer,
             decoder: Arc::new(Decoder {
-                topic: topic.clone(),
+                topic: Arc::from(topic.as_str()),
                 raw_mode: config.raw_mode,
                 avro,
             }),
@@ -338,29 +338,34 @@ impl Decoder {
         headers: Option<Map<String, Value>>,
         payload: Payload,
     ) -> Record {
-        let mut metadata = Map::with_capacity(6);
-        metadata.insert("topic".into(), Value::String(self.topic.clone()));
-        metadata.insert("partition".into(), json!(partition));
-        metadata.insert("offset".into(), json!(offset));
         let payload = match (self.raw_mode, payload) {
             (true, Payload::Json(value)) => Payload::Json(json!({
                 "value": value,
-                "_metadata": {"offset": offset, "partition": partition, "timestamp": millis, "key": key, "topic": self.topic}
+                "_metadata": {"offset": offset, "partition": partition, "timestamp": millis, "key": key, "topic": &*self.topic}
             })),
             (_, payload) => payload,
         };
-        if let Some(key) = key {
-            metadata.insert("key".into(), Value::String(key));
-        }
-        if let Some(millis) = millis {
-            metadata.insert("timestamp".into(), json!(millis));
-        }
-        if let Some(headers) = headers {
-            metadata.insert("headers".into(), Value::Object(headers));
-        }
         let timestamp = millis
             .and_then(DateTime::from_timestamp_millis)
             .unwrap_or_else(Utc::now);
+        // Built only if a transformation or sink reads it.
+        let topic = Arc::clone(&self.topic);
+        let metadata = Metadata::deferred(Arc::new(move || {
+            let mut metadata = Map::with_capacity(6);
+            metadata.insert("topic".into(), Value::String(topic.to_string()));
+            metadata.insert("partition".into(), json!(partition));
+            metadata.insert("offset".into(), json!(offset));
+            if let Some(key) = &key {
+                metadata.insert("key".into(), Value::String(key.clone()));
+            }
+            if let Some(millis) = millis {
+                metadata.insert("timestamp".into(), json!(millis));
+            }
+            if let Some(headers) = &headers {
+                metadata.insert("headers".into(), Value::Object(headers.clone()));
+            }
+            metadata
+        }));
         Record::new(payload, metadata, timestamp)
     }
 }

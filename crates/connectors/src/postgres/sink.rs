@@ -245,7 +245,7 @@ impl PostgresSink {
                 let metadata = object.remove("_metadata").unwrap_or(Value::Null);
                 (object.remove("value").unwrap_or(Value::Null), metadata)
             }
-            other => (other, Value::Object(record.metadata.clone())),
+            other => (other, Value::Object(Map::clone(&record.metadata))),
         };
         let mut row = Map::new();
         if self.config.metadata_columns.flatten_metadata_columns {

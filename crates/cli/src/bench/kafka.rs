@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use dataflow_connectors::generate::GenerateSource;
 use dataflow_core::{BuildContext, Flow, PassThrough, RunControl};
 use dataflow_spec::GenerateSourceConfig;
@@ -17,7 +17,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::runtime::Runtime;
 
-use super::template_of_size;
+use super::{bench_flow, template_of_size};
 
 /// Produces `count` messages of about `payload_bytes` to a new 3-partition topic, then reads
 /// them `rounds` times with each reader (fresh consumer groups) and prints the medians.
@@ -178,12 +178,7 @@ fn pipeline_seconds(
     let manifest = format!(
         "source:\n  type: kafka\n  config:\n    brokers: [\"{brokers}\"]\n    topic: {topic}\n    consumerGroup: {group}\n    librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\nsink:\n  type: null\nchannelBufferSize: 1000\ncheckpointPersistence: false\n"
     );
-    let loaded = dataflow_spec::load_text_with(&manifest, &dataflow_transform::check);
-    let flow = loaded
-        .flows
-        .first()
-        .and_then(|f| f.flow.clone())
-        .context("the bench flow is invalid")?;
+    let flow = bench_flow(&manifest)?;
     let registry = dataflow_connectors::registry();
     let (snapshot, seconds) = runtime.block_on(async {
         let context = BuildContext {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use dataflow_connectors::generate::GenerateSource;
 use dataflow_core::{BuildContext, Flow, PassThrough, RunControl};
-use dataflow_spec::GenerateSourceConfig;
+use dataflow_spec::{DataFlow, GenerateSourceConfig};
 use serde_json::{Value, json};
 
 mod kafka;
@@ -95,6 +95,25 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// A template whose rendering is about `bytes` long.
+/// The DataFlow of a bench's manifest; its validation errors, if any, as the error.
+fn bench_flow(manifest: &str) -> anyhow::Result<DataFlow> {
+    let loaded = dataflow_spec::load_text_with(manifest, &dataflow_transform::check);
+    let checked = loaded
+        .flows
+        .first()
+        .context("the bench manifest holds no DataFlow")?;
+    let problems: Vec<String> = checked
+        .problems
+        .iter()
+        .filter(|p| p.is_error())
+        .map(|p| p.to_string())
+        .collect();
+    match (&checked.flow, problems.is_empty()) {
+        (Some(flow), true) => Ok(flow.clone()),
+        _ => bail!("the bench manifest is invalid: {}", problems.join("; ")),
+    }
+}
+
 fn template_of_size(bytes: usize) -> anyhow::Result<Value> {
     let build = |padding: usize| {
         json!({
@@ -182,21 +201,7 @@ fn generate_null(
         ),
         None => manifest,
     };
-    let loaded = dataflow_spec::load_text_with(&manifest, &dataflow_transform::check);
-    let checked = loaded
-        .flows
-        .first()
-        .context("the bench manifest holds no DataFlow")?;
-    let problems: Vec<String> = checked
-        .problems
-        .iter()
-        .filter(|p| p.is_error())
-        .map(|p| p.to_string())
-        .collect();
-    let flow = match (&checked.flow, problems.is_empty()) {
-        (Some(flow), true) => flow.clone(),
-        _ => bail!("the bench manifest is invalid: {}", problems.join("; ")),
-    };
+    let flow = bench_flow(&manifest)?;
     let registry = dataflow_connectors::registry();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -297,12 +302,7 @@ fn transform(count: u64, payload_bytes: usize) -> anyhow::Result<ExitCode> {
 
     let manifest =
         format!("source: {{type: stdin}}\nsink: {{type: stdout}}\ntransformations:{SIX_STEPS}");
-    let loaded = dataflow_spec::load_text_with(&manifest, &dataflow_transform::check);
-    let flow = loaded
-        .flows
-        .first()
-        .and_then(|f| f.flow.clone())
-        .context("the bench chain is invalid")?;
+    let flow = bench_flow(&manifest)?;
     let chain = Chain::compile(&flow.spec.transformations).map_err(|p| {
         anyhow::anyhow!(
             "{}",

@@ -402,3 +402,69 @@ impl Source for KafkaSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoder(raw_mode: bool) -> Decoder {
+        Decoder {
+            topic: Arc::from("orders"),
+            raw_mode,
+            avro: None,
+        }
+    }
+
+    fn headers() -> Map<String, Value> {
+        let mut headers = Map::new();
+        headers.insert("trace".into(), json!("t-1"));
+        headers
+    }
+
+    #[test]
+    fn records_carry_every_metadata_entry_built_on_first_read() {
+        let payload = Payload::json_text(Bytes::from_static(b"{\"id\": 1}")).unwrap();
+        let record = decoder(false).record(
+            2,
+            41,
+            Some("k1".into()),
+            Some(1_700_000_000_123),
+            Some(headers()),
+            payload,
+        );
+        assert_eq!(
+            Value::Object(record.metadata.clone().into_map()),
+            json!({"topic": "orders", "partition": 2, "offset": 41, "key": "k1",
+                   "timestamp": 1_700_000_000_123_i64, "headers": {"trace": "t-1"}})
+        );
+        assert_eq!(record.timestamp.timestamp_millis(), 1_700_000_000_123);
+        assert_eq!(record.describe(), "orders/2/41");
+    }
+
+    #[test]
+    fn absent_key_timestamp_and_headers_are_left_out() {
+        let record = decoder(false).record(0, 5, None, None, None, Payload::Json(json!(1)));
+        assert_eq!(
+            Value::Object(record.metadata.into_map()),
+            json!({"topic": "orders", "partition": 0, "offset": 5})
+        );
+    }
+
+    #[test]
+    fn raw_mode_wraps_the_value_with_its_metadata() {
+        let record = decoder(true).record(
+            1,
+            7,
+            Some("k".into()),
+            Some(1000),
+            None,
+            Payload::Json(json!({"a": 1})),
+        );
+        assert_eq!(
+            record.payload,
+            Payload::Json(json!({"value": {"a": 1}, "_metadata": {
+                "offset": 7, "partition": 1, "timestamp": 1000, "key": "k", "topic": "orders"}}))
+        );
+        assert_eq!(record.metadata.get("key"), Some(&json!("k")));
+    }
+}

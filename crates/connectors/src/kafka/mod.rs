@@ -6,6 +6,7 @@ mod config;
 mod registry;
 mod sink;
 mod source;
+mod watch;
 
 pub use config::client_config;
 pub use sink::KafkaSink;

@@ -16,10 +16,13 @@ use serde_json::Value;
 use super::avro::AvroEncoder;
 use super::client_config;
 use super::registry::RegistryError;
+use super::watch::{ClientWatch, WatchedContext, needs_new_settings};
 
 /// The `kafka` sink.
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: FutureProducer<WatchedContext>,
+    /// Raised when librdkafka reports an error that needs new settings.
+    watch: ClientWatch,
     topic: String,
     /// `format: avro`: the encoding settings until the encoder is made on the first write.
     avro_settings: Option<(KafkaEncoding, PathBuf)>,
@@ -68,11 +71,16 @@ impl KafkaSink {
                 .map_err(|e| format!("kafka sink: flushFrequency {e}"))?;
             client.set("linger.ms", linger.as_millis().to_string());
         }
-        let producer: FutureProducer = client.create().map_err(|e| format!("kafka sink: {e}"))?;
+        let context = WatchedContext::default();
+        let watch = context.watch.clone();
+        let producer: FutureProducer<WatchedContext> = client
+            .create_with_context(context)
+            .map_err(|e| format!("kafka sink: {e}"))?;
         let avro_settings = (config.encoding.format == KafkaFormat::Avro)
             .then(|| (config.encoding.clone(), base_dir.to_path_buf()));
         Ok(KafkaSink {
             producer,
+            watch,
             topic,
             avro_settings,
             avro: None,
@@ -188,6 +196,9 @@ impl Sink for KafkaSink {
                         record = back;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
+                    Err((error, _)) if needs_new_settings(&error) => {
+                        return Err(SinkError::Fatal(format!("kafka: {error}")));
+                    }
                     Err((error, _)) if is_retriable(&error) => {
                         return Err(SinkError::Transient(format!("kafka: {error}")));
                     }
@@ -203,8 +214,16 @@ impl Sink for KafkaSink {
         }
         let mut transient = None;
         for (index, delivery) in deliveries {
-            match delivery.await {
+            // A delivery waits out `message.timeout.ms`; an error no retry fixes ends it now.
+            let report = tokio::select! {
+                report = delivery => report,
+                reason = self.watch.failed() => return Err(SinkError::Fatal(format!("kafka: {reason}"))),
+            };
+            match report {
                 Ok(Ok(_)) => {}
+                Ok(Err((error, _))) if needs_new_settings(&error) => {
+                    return Err(SinkError::Fatal(format!("kafka delivery failed: {error}")));
+                }
                 Ok(Err((error, _))) if is_retriable(&error) => {
                     transient = Some(format!("kafka delivery failed: {error}"))
                 }

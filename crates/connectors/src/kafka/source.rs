@@ -30,6 +30,7 @@ use serde_json::{Map, Value, json};
 use super::avro::AvroDecoder;
 use super::client_config;
 use super::registry::RegistryError;
+use super::watch::{ClientWatch, WatchedContext, needs_new_settings};
 
 /// How often committed positions become stored offsets while running.
 const STORE_EVERY: Duration = Duration::from_millis(200);
@@ -40,7 +41,9 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// The `kafka` source.
 pub struct KafkaSource {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<WatchedContext>,
+    /// Raised when librdkafka reports an error that needs new settings.
+    watch: ClientWatch,
     topic: String,
     decoder: Arc<Decoder>,
 }
@@ -126,9 +129,14 @@ impl KafkaSource {
         for (key, value) in &config.connection.librdkafka_options {
             client.set(key, value);
         }
-        let consumer: StreamConsumer = client.create().map_err(|e| format!("kafka source: {e}"))?;
+        let context = WatchedContext::default();
+        let watch = context.watch.clone();
+        let consumer: StreamConsumer<WatchedContext> = client
+            .create_with_context(context)
+            .map_err(|e| format!("kafka source: {e}"))?;
         Ok(KafkaSource {
             consumer,
+            watch,
             decoder: Arc::new(Decoder {
                 topic: Arc::from(topic.as_str()),
                 raw_mode: config.raw_mode,
@@ -197,6 +205,9 @@ impl KafkaSource {
                         Some(ready) => ready,
                         None => tokio::select! {
                             _ = context.stopping().cancelled() => return Ok(()),
+                            reason = self.watch.failed() => {
+                                return Err(SourceError::Fatal(format!("kafka source: {reason}")));
+                            }
                             _ = tokio::time::sleep_until(next_store) => continue,
                             ready = records.next() => ready,
                         },
@@ -205,6 +216,10 @@ impl KafkaSource {
             };
             let message = match ready {
                 Some(Ok(message)) => message,
+                Some(Err(error)) if needs_new_settings(&error) => {
+                    let reason = self.watch.reason().unwrap_or_else(|| error.to_string());
+                    return Err(SourceError::Fatal(format!("kafka source: {reason}")));
+                }
                 Some(Err(error)) => {
                     tracing::warn!(%error, topic = %self.topic, "kafka consumer error");
                     tokio::time::sleep(Duration::from_millis(500)).await;

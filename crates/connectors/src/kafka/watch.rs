@@ -1,0 +1,162 @@
+//! librdkafka errors that no retry fixes. librdkafka keeps reconnecting after a failed SASL
+//! authentication or TLS handshake and reports it only as a global error, while deliveries
+//! wait for their timeout; the flow should stop instead, saying what to fix (as a Kafka Connect
+//! task fails on an authentication error).
+
+use std::sync::{Arc, Mutex};
+
+use rdkafka::ClientContext;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use tokio::sync::Notify;
+
+/// Whether `error` needs a change of settings rather than a retry: failed authentication, a
+/// TLS failure (handshake, certificate), or the idempotent producer's fatal state.
+pub(super) fn needs_new_settings(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::SSL
+                | RDKafkaErrorCode::Fatal
+        )
+    )
+}
+
+/// Whether librdkafka's `reason` for a transport failure is a fatal TLS alert from the broker
+/// (every TLS alert but `close_notify` and `user_canceled` is fatal). With TLS 1.3 a refused
+/// client certificate arrives this way, after the client finished its side of the handshake.
+fn is_fatal_tls_alert(reason: &str) -> bool {
+    reason.contains("SSL routines")
+        && reason.contains(" alert ")
+        && !reason.contains("close notify")
+        && !reason.contains("user canceled")
+}
+
+/// The first error of a client that needs new settings, shared with the code using the client.
+#[derive(Clone, Default)]
+pub(super) struct ClientWatch {
+    inner: Arc<WatchInner>,
+}
+
+#[derive(Default)]
+struct WatchInner {
+    reason: Mutex<Option<String>>,
+    raised: Notify,
+}
+
+impl ClientWatch {
+    /// The error seen so far, if any.
+    pub(super) fn reason(&self) -> Option<String> {
+        self.inner.reason.lock().expect("watch lock").clone()
+    }
+
+    /// Waits until the client reports an error that needs new settings.
+    pub(super) async fn failed(&self) -> String {
+        loop {
+            // Registered before the check, so a report in between is not missed.
+            let raised = self.inner.raised.notified();
+            if let Some(reason) = self.reason() {
+                return reason;
+            }
+            raised.await;
+        }
+    }
+
+    fn raise(&self, reason: String) {
+        let mut slot = self.inner.reason.lock().expect("watch lock");
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        drop(slot);
+        self.inner.raised.notify_waiters();
+    }
+}
+
+/// A client context that logs librdkafka's global errors and raises the ones that need new
+/// settings on its [`ClientWatch`].
+#[derive(Clone, Default)]
+pub(super) struct WatchedContext {
+    /// Where errors that need new settings are raised.
+    pub(super) watch: ClientWatch,
+}
+
+impl ClientContext for WatchedContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::error!(%error, reason, "librdkafka error");
+        let transport =
+            error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure);
+        if needs_new_settings(&error) || (transport && is_fatal_tls_alert(reason)) {
+            self.watch.raise(format!(
+                "{error}: {reason} (retrying will not help: check the brokers' security settings, \
+                 securityProtocol, tls and sasl)"
+            ));
+        }
+    }
+}
+
+impl ConsumerContext for WatchedContext {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn only_settings_errors_are_raised() {
+        let context = WatchedContext::default();
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+            "1/1 brokers are down",
+        );
+        assert_eq!(context.watch.reason(), None);
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::Authentication),
+            "SASL SCRAM-SHA-256 mechanism handshake failed",
+        );
+        context.error(KafkaError::Global(RDKafkaErrorCode::SSL), "later");
+        let reason = context.watch.reason().expect("raised");
+        assert!(reason.contains("SCRAM-SHA-256"), "{reason}");
+        assert!(reason.contains("sasl"), "{reason}");
+    }
+
+    #[test]
+    fn a_refused_client_certificate_is_raised() {
+        let context = WatchedContext::default();
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
+            "ssl://127.0.0.1:19094/bootstrap: Receive failed: Disconnected",
+        );
+        assert_eq!(context.watch.reason(), None);
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
+            "ssl://127.0.0.1:19094/bootstrap: Receive failed: error:0A00045C:SSL routines::tlsv13 \
+             alert certificate required: SSL alert number 116 (after 0ms in state APIVERSION_QUERY)",
+        );
+        assert!(
+            context
+                .watch
+                .reason()
+                .expect("raised")
+                .contains("certificate required")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_waiter_wakes_when_the_error_comes() {
+        let context = WatchedContext::default();
+        let watch = context.watch.clone();
+        let waiter = tokio::spawn(async move { watch.failed().await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::SSL),
+            "certificate verify failed",
+        );
+        let reason = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .expect("joined");
+        assert!(reason.contains("certificate verify failed"), "{reason}");
+    }
+}

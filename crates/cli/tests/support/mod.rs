@@ -52,6 +52,28 @@ pub fn spawn(dir: &Path, args: &[&str]) -> Running {
     )
 }
 
+/// Runs `dataflow ARGS` in `dir`, which must exit within `limit` (it is killed otherwise);
+/// returns its exit status and standard error.
+pub fn run_within(
+    dir: &Path,
+    args: &[&str],
+    limit: Duration,
+) -> (std::process::ExitStatus, String) {
+    let stderr_path = dir.join("stderr.log");
+    let mut running = Running(
+        Command::new(env!("CARGO_BIN_EXE_dataflow"))
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
+            .spawn()
+            .unwrap(),
+    );
+    let status = wait_for_exit(&mut running.0, limit);
+    (status, std::fs::read_to_string(stderr_path).unwrap())
+}
+
 /// Standard output or error as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

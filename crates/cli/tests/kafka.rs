@@ -492,3 +492,84 @@ fn avro_sink_registers_the_schema_and_round_trips_through_the_source() {
         "{requests:?}"
     );
 }
+
+#[test]
+fn kafka_to_kafka_keeps_keys_headers_and_the_exact_payload_bytes() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+
+    let (from, to) = (create_topic(3), create_topic(1));
+    // Spacing a parser would drop: the text is passed on unparsed.
+    let payload = |n: i64| format!(r#"{{ "n" : {n},  "note": "caf\u00e9 {n}" }}"#);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", BROKERS)
+        .create()
+        .unwrap();
+    for n in 0..30 {
+        let (key, body, trace) = (format!("k{}", n % 3), payload(n), format!("t-{n}"));
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "trace",
+            value: Some(&trace),
+        });
+        producer
+            .send(
+                BaseRecord::to(&from)
+                    .key(&key)
+                    .payload(&body)
+                    .headers(headers),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!(
+            "source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {from}\n    consumerGroup: g-{from}\n\
+             \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n\
+             sink:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {to}\n"
+        ),
+    )
+    .unwrap();
+    let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", BROKERS)
+        .set("group.id", format!("check-{to}"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&to]).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    let started = std::time::Instant::now();
+    while seen.len() < 30 {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{} of 30 mirrored",
+            seen.len()
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        let body = text(message.payload().unwrap());
+        let n: i64 = serde_json::from_str::<Value>(&body).unwrap()["n"]
+            .as_i64()
+            .unwrap();
+        let key = text(message.key().unwrap());
+        let trace = message
+            .headers()
+            .and_then(|headers| headers.iter().find(|h| h.key == "trace"))
+            .map(|h| text(h.value.unwrap()));
+        seen.insert(n, (key, trace, body));
+    }
+    stop(&mut running);
+    for (n, (key, trace, body)) in seen {
+        assert_eq!(key, format!("k{}", n % 3));
+        assert_eq!(trace.as_deref(), Some(format!("t-{n}").as_str()));
+        assert_eq!(body, payload(n), "the payload's bytes are unchanged");
+    }
+}

@@ -70,42 +70,33 @@ impl Batcher {
     }
 
     /// Fills `batch` (which must be empty). Returns false when the input is closed and
-    /// nothing is left; a final partial batch is returned first (flush on shutdown).
+    /// nothing is left; a final partial batch is returned first (flush on shutdown). Messages
+    /// are taken in runs (`recv_many`), which gives their channel slots back all at once.
     pub async fn next_batch(&mut self, batch: &mut Vec<Message>) -> bool {
-        let Some(first) = self.input.recv().await else {
-            return false;
+        let limit = match self.batching {
+            Batching::Greedy { max } => max,
+            Batching::Sized { size, .. } => size,
         };
-        batch.push(first);
-        match self.batching {
-            Batching::Greedy { max } => {
-                while batch.len() < max {
-                    match self.input.try_recv() {
-                        Ok(message) => batch.push(message),
-                        Err(_) => break,
-                    }
-                }
-            }
-            Batching::Sized { size, interval } => {
-                let deadline = interval.map(|i| Instant::now() + i);
-                while batch.len() < size {
-                    // Drain what is ready without waiting.
-                    if let Ok(message) = self.input.try_recv() {
-                        batch.push(message);
-                        continue;
-                    }
-                    let next = match deadline {
-                        Some(deadline) => {
-                            match tokio::time::timeout_at(deadline, self.input.recv()).await {
-                                Ok(next) => next,
-                                Err(_) => break, // timer flush
-                            }
+        // Waits for the first message, then takes whatever else is ready.
+        if self.input.recv_many(batch, limit).await == 0 {
+            return false;
+        }
+        if let Batching::Sized { size, interval } = self.batching {
+            let deadline = interval.map(|i| Instant::now() + i);
+            while batch.len() < size {
+                let wanted = size - batch.len();
+                let received = match deadline {
+                    Some(deadline) => {
+                        let more = self.input.recv_many(batch, wanted);
+                        match tokio::time::timeout_at(deadline, more).await {
+                            Ok(received) => received,
+                            Err(_) => break, // timer flush
                         }
-                        None => self.input.recv().await,
-                    };
-                    match next {
-                        Some(message) => batch.push(message),
-                        None => break, // input closed: flush what we have
                     }
+                    None => self.input.recv_many(batch, wanted).await,
+                };
+                if received == 0 {
+                    break; // input closed: flush what we have
                 }
             }
         }
@@ -118,7 +109,7 @@ mod tests {
     use super::*;
     use crate::ack::AckToken;
     use crate::message::Record;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn message(i: u64) -> Message {
         Message::new(Record::json(json!(i)), AckToken::none())
@@ -145,6 +136,34 @@ mod tests {
             batch.clear();
         }
         assert_eq!(sizes, vec![2, 2, 1]);
+    }
+
+    #[tokio::test]
+    async fn greedy_takes_what_is_ready_up_to_its_cap_in_order() {
+        let (tx, rx) = mpsc::channel(100);
+        for i in 0..7 {
+            tx.send(message(i)).await.unwrap();
+        }
+        let mut batcher = Batcher::new(rx, Batching::Greedy { max: 5 });
+        let mut batch = Vec::new();
+        assert!(batcher.next_batch(&mut batch).await);
+        let payloads = |batch: &[Message]| -> Vec<Value> {
+            batch
+                .iter()
+                .map(|m| m.record.payload.value().unwrap().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            payloads(&batch),
+            (0..5).map(|i| json!(i)).collect::<Vec<_>>()
+        );
+        batch.clear();
+        // Two are ready: they leave without waiting for a full batch.
+        assert!(batcher.next_batch(&mut batch).await);
+        assert_eq!(payloads(&batch), vec![json!(5), json!(6)]);
+        batch.clear();
+        drop(tx);
+        assert!(!batcher.next_batch(&mut batch).await);
     }
 
     #[tokio::test(start_paused = true)]

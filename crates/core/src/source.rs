@@ -105,6 +105,20 @@ impl SourceContext {
             .map_err(|_| SourceError::Closed)
     }
 
+    /// Sends records downstream in order, like [`SourceContext::emit`] one after the other but
+    /// taking channel room for many at once; waits while the pipeline is full.
+    pub async fn emit_all(&self, records: Vec<(Record, AckToken)>) -> Result<(), SourceError> {
+        self.stats.add_read(records.len() as u64);
+        let messages = records
+            .into_iter()
+            .map(|(record, ack)| Message::new(record, ack))
+            .collect();
+        self.output
+            .emit_all(messages)
+            .await
+            .map_err(|_| SourceError::Closed)
+    }
+
     /// Reports a record the source could not decode: it goes to the error sink as
     /// `stage: source`, or stops the flow when there is no error sink.
     pub async fn reject(

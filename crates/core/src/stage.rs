@@ -109,6 +109,31 @@ pub(crate) enum Emitter {
 }
 
 impl Emitter {
+    /// Passes messages on in order, reserving channel room for many at once. Err when the
+    /// flow stopped.
+    pub(crate) async fn emit_all(&self, mut messages: Vec<Message>) -> Result<(), ()> {
+        let channel = match self {
+            Emitter::Direct(outputs) if messages.iter().all(|m| m.record.route.is_none()) => {
+                &outputs.main
+            }
+            Emitter::Parallel(input) => input,
+            _ => {
+                for message in messages {
+                    self.emit(message).await?;
+                }
+                return Ok(());
+            }
+        };
+        while !messages.is_empty() {
+            let room = messages.len().min(channel.max_capacity());
+            let permits = channel.reserve_many(room).await.map_err(|_| ())?;
+            for (permit, message) in permits.zip(messages.drain(..room)) {
+                permit.send(message);
+            }
+        }
+        Ok(())
+    }
+
     /// Passes one message on. Err when the flow stopped.
     pub(crate) async fn emit(&self, message: Message) -> Result<(), ()> {
         match self {

@@ -268,38 +268,41 @@ impl Decoder {
         context: SourceContext,
     ) -> Result<(), SourceError> {
         while let Some(chunk) = chunks.recv().await {
+            let mut records = Vec::with_capacity(chunk.len());
             for fetched in chunk {
                 let Some(decoded) = self.decode(fetched.value, &context).await else {
                     return Ok(());
                 };
-                let (payload, failure) = match decoded {
-                    Ok(payload) => (payload, None),
+                let record = |payload| {
+                    self.record(
+                        fetched.partition,
+                        fetched.offset,
+                        fetched.key,
+                        fetched.millis,
+                        fetched.headers,
+                        payload,
+                    )
+                };
+                match decoded {
+                    Ok(payload) => records.push((record(payload), fetched.token)),
                     Err((error, bytes)) => {
                         let reason = format!(
                             "{}/{}/{}: {error}",
                             self.topic, fetched.partition, fetched.offset
                         );
-                        (Payload::Bytes(bytes), Some(reason))
-                    }
-                };
-                let token = fetched.token;
-                let record = self.record(
-                    fetched.partition,
-                    fetched.offset,
-                    fetched.key,
-                    fetched.millis,
-                    fetched.headers,
-                    payload,
-                );
-                match failure {
-                    None => context.emit(record, token).await?,
-                    Some(reason) => {
                         context
-                            .reject(record, token, reason, ErrorType::InvalidData)
-                            .await?
+                            .reject(
+                                record(Payload::Bytes(bytes)),
+                                fetched.token,
+                                reason,
+                                ErrorType::InvalidData,
+                            )
+                            .await?;
                     }
                 }
             }
+            // In read order; a rejected record's position is held by its own token.
+            context.emit_all(records).await?;
         }
         Ok(())
     }

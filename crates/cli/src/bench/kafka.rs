@@ -20,7 +20,8 @@ use tokio::runtime::Runtime;
 use super::{bench_flow, template_of_size};
 
 /// Produces `count` messages of about `payload_bytes` to a new 3-partition topic, then reads
-/// them `rounds` times with each reader (fresh consumer groups) and prints the medians.
+/// them `rounds` times with each reader (fresh consumer groups, the order alternating) and
+/// prints the medians.
 pub(super) fn kafka_null(
     count: u64,
     payload_bytes: usize,
@@ -35,8 +36,17 @@ pub(super) fn kafka_null(
     let mut baseline = Vec::new();
     let mut pipeline = Vec::new();
     for round in 1..=rounds.max(1) {
-        let bare = runtime.block_on(bare_consumer_seconds(&topic, count, brokers))?;
-        let flow = pipeline_seconds(&runtime, &topic, count, brokers)?;
+        // Which reader goes first alternates, so neither gains from the broker's state.
+        let (bare, flow) = if round % 2 == 1 {
+            let bare = runtime.block_on(bare_consumer_seconds(&topic, count, brokers))?;
+            (bare, pipeline_seconds(&runtime, &topic, count, brokers)?)
+        } else {
+            let flow = pipeline_seconds(&runtime, &topic, count, brokers)?;
+            (
+                runtime.block_on(bare_consumer_seconds(&topic, count, brokers))?,
+                flow,
+            )
+        };
         eprintln!(
             "round {round}: bare consumer {:.0} msg/s, kafka → null {:.0} msg/s, ratio {:.2}",
             count as f64 / bare,

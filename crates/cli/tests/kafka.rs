@@ -11,7 +11,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::Value;
 
 mod support;
-use support::{dataflow, json_lines, spawn, terminate, text, wait_until};
+use support::{FAST_JOIN, dataflow, json_lines, spawn, terminate, text, wait_until};
 
 const BROKERS: &str = "127.0.0.1:19092";
 
@@ -91,7 +91,7 @@ fn consumer_group_to_file_with_metadata_poison_message_and_resume() {
         dir.path().join("flow.yaml"),
         format!(
             "source:\n  type: kafka\n  kafka:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: g-{topic}\n\
-             \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n\
+             \x20   librdkafkaOptions: {FAST_JOIN}\n\
              transformations:\n  - type: insertField\n    config:\n      fields:\n        topic: \"${{metadata.topic}}\"\n        partition: \"${{metadata.partition}}\"\n        offset: \"${{metadata.offset}}\"\n        key: \"${{metadata.key}}\"\n\
              sink: {{type: file, config: {{path: out.jsonl, batchSize: 10}}}}\n\
              errors: {{type: file, config: {{path: errors.jsonl}}}}\n"
@@ -231,7 +231,7 @@ fn sigkill_mid_stream_loses_nothing() {
         dir.path().join("flow.yaml"),
         format!(
             "source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: kill-{topic}\n\
-             \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n\
+             \x20   librdkafkaOptions: {FAST_JOIN}\n\
              sink: {{type: file, config: {{path: out.jsonl, batchSize: 100}}}}\n"
         ),
     )
@@ -311,7 +311,7 @@ fn avro_with_a_static_schema_from_a_file_and_from_a_secret() {
         format!(
             "source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: {group}-{topic}\n\
              \x20   format: avro\n    {schema}\n\
-             \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n\
+             \x20   librdkafkaOptions: {FAST_JOIN}\n\
              sink: {{type: file, config: {{path: {group}.jsonl, batchSize: 1}}}}\n\
              errors: {{type: file, config: {{path: {group}-errors.jsonl}}}}\n"
         )
@@ -383,7 +383,7 @@ fn avro_through_the_schema_registry_with_basic_auth() {
             "apiVersion: v1\nkind: Secret\nmetadata: {{name: registry}}\nstringData: {{password: pw}}\n---\n\
              source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: g-{topic}\n\
              \x20   format: avro\n    schemaRegistry:\n      url: {}\n      basicAuth:\n        username: reader\n        passwordSecretRef: {{name: registry, key: password}}\n\
-             \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n\
+             \x20   librdkafkaOptions: {FAST_JOIN}\n\
              sink: {{type: file, config: {{path: out.jsonl, batchSize: 1}}}}\n\
              errors: {{type: file, config: {{path: errors.jsonl}}}}\n",
             registry.url
@@ -467,7 +467,7 @@ fn avro_sink_registers_the_schema_and_round_trips_through_the_source() {
         format!(
             "source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: g-{topic}\n\
              \x20   format: avro\n    schemaRegistry: {{url: \"{}\"}}\n\
-             \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n\
+             \x20   librdkafkaOptions: {FAST_JOIN}\n\
              sink: {{type: file, config: {{path: out.jsonl, batchSize: 1}}}}\n",
             registry.url
         ),
@@ -527,7 +527,7 @@ fn kafka_to_kafka_keeps_keys_headers_and_the_exact_payload_bytes() {
         dir.path().join("flow.yaml"),
         format!(
             "source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {from}\n    consumerGroup: g-{from}\n\
-             \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n\
+             \x20   librdkafkaOptions: {FAST_JOIN}\n\
              sink:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {to}\n"
         ),
     )

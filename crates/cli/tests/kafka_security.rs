@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 mod support;
-use support::{json_lines, run_within};
+use support::{FAST_JOIN, json_lines, run_within};
 
 /// The TLS port and the test certificates.
 const TLS_BROKERS: &str = "127.0.0.1:19094";
@@ -70,7 +70,7 @@ fn tls_with_a_client_certificate_from_paths_and_from_a_secret() {
         format!(
             "{secret}\n---\nsource:\n  type: kafka\n  config:\n    brokers: [\"{TLS_BROKERS}\"]\n    topic: {topic}\n    consumerGroup: g-{topic}\n\
              \x20   tls: {{caSecretRef: {}, certSecretRef: {}, keySecretRef: {}}}\n\
-             \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\n\
+             \x20   librdkafkaOptions: {FAST_JOIN}\n\
              sink: {{type: file, config: {{path: out.jsonl, batchSize: 10}}}}\n",
             reference("ca.crt"),
             reference("client.crt"),

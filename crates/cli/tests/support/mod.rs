@@ -15,6 +15,10 @@ pub mod schema_registry;
 /// The test PostgreSQL (scripts/test-servers.sh starts it).
 pub const POSTGRES: &str = "host=127.0.0.1 port=5432 user=root dbname=test";
 
+/// Kafka source options that make a test's consumer join its group in about a second (Tansu
+/// answers a join after half the session timeout, 23 s with librdkafka's default).
+pub const FAST_JOIN: &str = r#"{session.timeout.ms: "6000", heartbeat.interval.ms: "500"}"#;
+
 /// Runs `dataflow ARGS` in `dir` to the end.
 pub fn dataflow(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dataflow"))

@@ -1,11 +1,12 @@
 //! Appends one JSON line per message and fsyncs the file before the batch is acknowledged.
 
-use std::path::PathBuf;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use dataflow_core::{Message, Payload, Rejection, Sink, SinkError};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// The `file` sink.
 pub struct FileSink {
@@ -33,6 +34,69 @@ impl FileSink {
             _ => SinkError::Fatal(message),
         }
     }
+}
+
+/// How an existing file ended.
+#[derive(Debug, PartialEq)]
+enum Tail {
+    /// Empty, missing, or ending with a newline.
+    Complete,
+    /// A whole JSON value without its newline (written by something else): the newline added.
+    Kept,
+    /// A torn line, that many bytes, cut off.
+    Removed(u64),
+}
+
+/// Ends the file at a line boundary before anything is appended. A crash during a write can
+/// leave a torn last line; its batch was never acknowledged and is written again, so the
+/// fragment is cut off rather than left as a broken line. A last line that is whole JSON but
+/// lacks its newline is kept.
+fn repair_tail(path: &Path) -> std::io::Result<Tail> {
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Tail::Complete),
+        Err(error) => return Err(error),
+    };
+    let length = file.metadata()?.len();
+    let mut block = vec![0u8; 64 * 1024];
+    // Where the last line starts: after the last newline, searched backwards block by block.
+    let mut end = length;
+    let line_start = loop {
+        if end == 0 {
+            break 0;
+        }
+        let start = end.saturating_sub(block.len() as u64);
+        let read = &mut block[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(read)?;
+        if end == length && read.last() == Some(&b'\n') {
+            return Ok(Tail::Complete);
+        }
+        if let Some(at) = read.iter().rposition(|&byte| byte == b'\n') {
+            break start + at as u64 + 1;
+        }
+        end = start;
+    };
+    if line_start == length {
+        return Ok(Tail::Complete);
+    }
+    let mut tail = Vec::with_capacity((length - line_start) as usize);
+    file.seek(SeekFrom::Start(line_start))?;
+    file.read_to_end(&mut tail)?;
+    let repaired = if serde_json::from_slice::<Value>(&tail).is_ok() {
+        file.seek(SeekFrom::End(0))?;
+        file.write_all(b"\n")?;
+        Tail::Kept
+    } else {
+        file.set_len(line_start)?;
+        Tail::Removed(length - line_start)
+    };
+    file.sync_data()?;
+    Ok(repaired)
 }
 
 /// The JSON line of a payload, or why it cannot be one.
@@ -68,34 +132,21 @@ impl Sink for FileSink {
                 .await
                 .map_err(|e| self.io_error("creating the directory of", e))?;
         }
-        let mut file = tokio::fs::OpenOptions::new()
+        let path = self.path.clone();
+        let repaired = tokio::task::spawn_blocking(move || repair_tail(&path))
+            .await
+            .map_err(|e| SinkError::Fatal(format!("repairing {}: {e}", self.path.display())))?
+            .map_err(|e| self.io_error("repairing", e))?;
+        if let Tail::Removed(bytes) = repaired {
+            tracing::warn!(path = %self.path.display(), bytes,
+                "removed a torn last line a crash left; its records are written again");
+        }
+        let file = tokio::fs::OpenOptions::new()
             .create(true)
-            .read(true)
             .append(true)
             .open(&self.path)
             .await
             .map_err(|e| self.io_error("opening", e))?;
-        // A crash can leave a torn last line; start on a fresh line so the next record is
-        // intact (the torn one was never acknowledged and will be written again).
-        let length = file
-            .metadata()
-            .await
-            .map_err(|e| self.io_error("reading", e))?
-            .len();
-        if length > 0 {
-            file.seek(std::io::SeekFrom::Start(length - 1))
-                .await
-                .map_err(|e| self.io_error("seeking", e))?;
-            let mut last = [0u8; 1];
-            file.read_exact(&mut last)
-                .await
-                .map_err(|e| self.io_error("reading", e))?;
-            if last[0] != b'\n' {
-                file.write_all(b"\n")
-                    .await
-                    .map_err(|e| self.io_error("repairing", e))?;
-            }
-        }
         self.file = Some(file);
         Ok(())
     }
@@ -135,5 +186,55 @@ impl Sink for FileSink {
                 .map_err(|e| self.io_error("closing", e))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repaired(content: &[u8]) -> (Tail, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        std::fs::write(&path, content).unwrap();
+        let tail = repair_tail(&path).unwrap();
+        (tail, std::fs::read(&path).unwrap())
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_off() {
+        let (tail, content) = repaired(b"{\"n\":1}\n{\"n\":2}\n{\"n\":");
+        assert_eq!(tail, Tail::Removed(5));
+        assert_eq!(content, b"{\"n\":1}\n{\"n\":2}\n");
+        // A single torn line is the whole file.
+        assert_eq!(repaired(b"{\"n\":").1, b"");
+    }
+
+    #[test]
+    fn a_whole_last_line_without_newline_is_kept() {
+        let (tail, content) = repaired(b"{\"n\":1}\n{\"n\":2}");
+        assert_eq!(tail, Tail::Kept);
+        assert_eq!(content, b"{\"n\":1}\n{\"n\":2}\n");
+    }
+
+    #[test]
+    fn complete_empty_and_missing_files_are_left_alone() {
+        assert_eq!(repaired(b"{\"n\":1}\n").0, Tail::Complete);
+        assert_eq!(repaired(b"").0, Tail::Complete);
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            repair_tail(&dir.path().join("none.jsonl")).unwrap(),
+            Tail::Complete
+        );
+    }
+
+    #[test]
+    fn the_last_newline_is_found_across_blocks() {
+        // A torn line longer than the 64 KiB search block.
+        let mut content = b"{\"n\":1}\n".to_vec();
+        content.extend(format!("{{\"pad\":\"{}", "x".repeat(200_000)).as_bytes());
+        let (tail, kept) = repaired(&content);
+        assert_eq!(tail, Tail::Removed(content.len() as u64 - 8));
+        assert_eq!(kept, b"{\"n\":1}\n");
     }
 }

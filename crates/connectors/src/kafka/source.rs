@@ -189,7 +189,6 @@ impl KafkaSource {
                 Some(ready) if chunk.len() < CHUNK => ready,
                 ready => {
                     if !chunk.is_empty() {
-                        self.bind_runs(&mut chunk, &mut streams, context);
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
                         if chunks.send(full).await.is_err() {
                             return Ok(()); // the decoding task stopped; it says why
@@ -230,39 +229,12 @@ impl KafkaSource {
                     return Err(SourceError::Fatal("the kafka consumer stream ended".into()));
                 }
             };
-            // Bound to its position when the chunk leaves (`bind_runs`).
-            chunk.push(Self::fetch(&message, AckToken::none()));
-        }
-    }
-
-    /// Binds each record of `chunk` to a share of its run's token: consecutive records of one
-    /// partition share one tracked position, the run's last offset, which is acknowledged only
-    /// when every record of the run is (at least once; after a crash at most one run more is
-    /// read again). One position per run instead of per record: a chunk of 256 records costs a
-    /// few tracker locks and allocations, not 256.
-    fn bind_runs(
-        &self,
-        chunk: &mut [Fetched],
-        streams: &mut HashMap<i32, StreamHandle>,
-        context: &SourceContext,
-    ) {
-        let mut start = 0;
-        while start < chunk.len() {
-            let partition = chunk[start].partition;
-            let length = chunk[start..]
-                .iter()
-                .take_while(|fetched| fetched.partition == partition)
-                .count();
-            let run = &mut chunk[start..start + length];
-            let last = run[length - 1].offset;
+            let partition = message.partition();
             let token = streams
                 .entry(partition)
                 .or_insert_with(|| context.stream(&format!("{}/{partition}", self.topic)))
-                .track(Position::Count(last as u64));
-            for (fetched, share) in run.iter_mut().zip(token.split(length)) {
-                fetched.token = share;
-            }
-            start += length;
+                .track(Position::Count(message.offset() as u64));
+            chunk.push(Self::fetch(&message, token));
         }
     }
 

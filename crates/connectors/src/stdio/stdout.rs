@@ -1,7 +1,7 @@
 //! Prints each payload as one JSON line (or indented JSON) on standard output.
 
 use async_trait::async_trait;
-use dataflow_core::{Message, Rejection, Sink, SinkError};
+use dataflow_core::{Message, Payload, Rejection, Sink, SinkError};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
@@ -29,20 +29,21 @@ impl Sink for StdoutSink {
         self.buffer.clear();
         let mut rejections = Vec::new();
         for (index, message) in batch.iter().enumerate() {
-            let value = match message.record.payload.value() {
-                Some(value) => value,
-                // Raw bytes: printed when they hold JSON.
-                None => match serde_json::from_str::<Value>(&message.record.payload.to_json_text())
-                {
-                    Ok(value) => std::borrow::Cow::Owned(value),
-                    Err(e) => {
-                        rejections.push(Rejection::new(
-                            index,
-                            format!("payload is not valid JSON: {e}"),
-                        ));
-                        continue;
+            let value = match &message.record.payload {
+                Payload::Json(value) => std::borrow::Cow::Borrowed(value),
+                // Raw bytes are printed when they hold JSON (checked text always does).
+                Payload::JsonText(bytes) | Payload::Bytes(bytes) => {
+                    match serde_json::from_slice::<Value>(bytes) {
+                        Ok(value) => std::borrow::Cow::Owned(value),
+                        Err(e) => {
+                            rejections.push(Rejection::new(
+                                index,
+                                format!("payload is not valid JSON: {e}"),
+                            ));
+                            continue;
+                        }
                     }
-                },
+                }
             };
             let written = if self.pretty {
                 serde_json::to_writer_pretty(&mut self.buffer, &*value)
@@ -61,5 +62,38 @@ impl Sink for StdoutSink {
             .await
             .map_err(|e| SinkError::Fatal(format!("flushing standard output: {e}")))?;
         Ok(rejections)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use dataflow_core::{AckToken, Record};
+
+    fn message(payload: Payload) -> Message {
+        let mut record = Record::json(Value::Null);
+        record.payload = payload;
+        Message::new(record, AckToken::none())
+    }
+
+    #[tokio::test]
+    async fn raw_bytes_print_only_when_they_hold_json() {
+        let mut sink = StdoutSink::new(false);
+        let batch = [
+            message(Payload::Bytes(Bytes::from_static(b"{\"a\":1}"))),
+            message(Payload::Bytes(Bytes::from_static(b"not json"))),
+            // Not UTF-8: refused, not printed as a replacement character.
+            message(Payload::Bytes(Bytes::from_static(b"\"\xff\""))),
+            message(Payload::json_text(Bytes::from_static(b"[1, 2]")).unwrap()),
+        ];
+        let rejected: Vec<usize> = sink
+            .write(&batch)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.index)
+            .collect();
+        assert_eq!(rejected, vec![1, 2]);
     }
 }

@@ -208,22 +208,23 @@ impl PostgresSink {
                 continue;
             }
             // The engine parses JSON text before `write`; an unparsed payload still works.
-            let fields = match record.payload.value() {
-                Some(Cow::Borrowed(Value::Object(object))) => Ok(Cow::Borrowed(object)),
-                Some(Cow::Owned(Value::Object(object))) => Ok(Cow::Owned(object)),
-                Some(other) => Err(Some(other)),
-                None => Err(None),
-            };
-            match fields {
-                Ok(fields) => units.push(Unit::Row { index, fields }),
-                Err(Some(other)) => rejections.push(Rejection::new(
+            match record.payload.value() {
+                Some(Cow::Borrowed(Value::Object(object))) => units.push(Unit::Row {
+                    index,
+                    fields: Cow::Borrowed(object),
+                }),
+                Some(Cow::Owned(Value::Object(object))) => units.push(Unit::Row {
+                    index,
+                    fields: Cow::Owned(object),
+                }),
+                Some(other) => rejections.push(Rejection::new(
                     index,
                     format!(
                         "payload is not a JSON object (found {}); use rawMode to store any JSON",
                         kind_of(&other)
                     ),
                 )),
-                Err(None) => rejections.push(Rejection::new(index, "payload is not JSON")),
+                None => rejections.push(Rejection::new(index, "payload is not JSON")),
             }
         }
         units

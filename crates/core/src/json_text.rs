@@ -51,30 +51,20 @@ fn scan(text: &[u8]) -> Option<usize> {
     loop {
         // A value starts at `at`.
         match *text.get(at)? {
-            b'{' => {
+            open @ (b'{' | b'[') => {
                 if depth == MAX_DEPTH {
                     return None;
                 }
+                let object = open == b'{';
                 at = skip_whitespace(text, at + 1);
-                if text.get(at) == Some(&b'}') {
-                    at += 1;
+                if text.get(at) == Some(if object { &b'}' } else { &b']' }) {
+                    at += 1; // empty
                 } else {
                     depth += 1;
-                    objects = (objects << 1) | 1;
-                    at = key(text, at)?;
-                    continue;
-                }
-            }
-            b'[' => {
-                if depth == MAX_DEPTH {
-                    return None;
-                }
-                at = skip_whitespace(text, at + 1);
-                if text.get(at) == Some(&b']') {
-                    at += 1;
-                } else {
-                    depth += 1;
-                    objects <<= 1;
+                    objects = (objects << 1) | u64::from(object);
+                    if object {
+                        at = key(text, at)?;
+                    }
                     continue;
                 }
             }

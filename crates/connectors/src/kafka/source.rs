@@ -57,13 +57,18 @@ struct Decoder {
 
 /// A record copied out of librdkafka, bound to the token of its offset.
 struct Fetched {
+    origin: Origin,
+    value: Bytes,
+    token: AckToken,
+}
+
+/// Where a record comes from: what its metadata describes.
+struct Origin {
     partition: i32,
     offset: i64,
     key: Option<String>,
     millis: Option<i64>,
     headers: Option<Map<String, Value>>,
-    value: Bytes,
-    token: AckToken,
 }
 
 impl KafkaSource {
@@ -158,13 +163,15 @@ impl KafkaSource {
                 .collect()
         });
         Fetched {
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message
-                .key()
-                .map(|k| String::from_utf8_lossy(k).into_owned()),
-            millis: message.timestamp().to_millis(),
-            headers,
+            origin: Origin {
+                partition: message.partition(),
+                offset: message.offset(),
+                key: message
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned()),
+                millis: message.timestamp().to_millis(),
+                headers,
+            },
             value: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
             token,
         }
@@ -273,30 +280,17 @@ impl Decoder {
                 let Some(decoded) = self.decode(fetched.value, &context).await else {
                     return Ok(());
                 };
-                let record = |payload| {
-                    self.record(
-                        fetched.partition,
-                        fetched.offset,
-                        fetched.key,
-                        fetched.millis,
-                        fetched.headers,
-                        payload,
-                    )
-                };
                 match decoded {
-                    Ok(payload) => records.push((record(payload), fetched.token)),
+                    Ok(payload) => {
+                        records.push((self.record(fetched.origin, payload), fetched.token))
+                    }
                     Err((error, bytes)) => {
-                        let reason = format!(
-                            "{}/{}/{}: {error}",
-                            self.topic, fetched.partition, fetched.offset
-                        );
+                        let at = &fetched.origin;
+                        let reason =
+                            format!("{}/{}/{}: {error}", self.topic, at.partition, at.offset);
+                        let record = self.record(fetched.origin, Payload::Bytes(bytes));
                         context
-                            .reject(
-                                record(Payload::Bytes(bytes)),
-                                fetched.token,
-                                reason,
-                                ErrorType::InvalidData,
-                            )
+                            .reject(record, fetched.token, reason, ErrorType::InvalidData)
                             .await?;
                     }
                 }
@@ -347,15 +341,14 @@ impl Decoder {
 
     /// The pipeline record: the payload with the metadata of its Kafka record (rawMode wraps
     /// the value with it).
-    fn record(
-        &self,
-        partition: i32,
-        offset: i64,
-        key: Option<String>,
-        millis: Option<i64>,
-        headers: Option<Map<String, Value>>,
-        payload: Payload,
-    ) -> Record {
+    fn record(&self, origin: Origin, payload: Payload) -> Record {
+        let Origin {
+            partition,
+            offset,
+            key,
+            millis,
+            headers,
+        } = origin;
         let payload = match (self.raw_mode, payload) {
             (true, Payload::Json(value)) => Payload::Json(json!({
                 "value": value,
@@ -442,14 +435,14 @@ mod tests {
     #[test]
     fn records_carry_every_metadata_entry_built_on_first_read() {
         let payload = Payload::json_text(Bytes::from_static(b"{\"id\": 1}")).unwrap();
-        let record = decoder(false).record(
-            2,
-            41,
-            Some("k1".into()),
-            Some(1_700_000_000_123),
-            Some(headers()),
-            payload,
-        );
+        let origin = Origin {
+            partition: 2,
+            offset: 41,
+            key: Some("k1".into()),
+            millis: Some(1_700_000_000_123),
+            headers: Some(headers()),
+        };
+        let record = decoder(false).record(origin, payload);
         assert_eq!(
             Value::Object(record.metadata.clone().into_map()),
             json!({"topic": "orders", "partition": 2, "offset": 41, "key": "k1",
@@ -461,7 +454,14 @@ mod tests {
 
     #[test]
     fn absent_key_timestamp_and_headers_are_left_out() {
-        let record = decoder(false).record(0, 5, None, None, None, Payload::Json(json!(1)));
+        let origin = Origin {
+            partition: 0,
+            offset: 5,
+            key: None,
+            millis: None,
+            headers: None,
+        };
+        let record = decoder(false).record(origin, Payload::Json(json!(1)));
         assert_eq!(
             Value::Object(record.metadata.into_map()),
             json!({"topic": "orders", "partition": 0, "offset": 5})
@@ -470,14 +470,14 @@ mod tests {
 
     #[test]
     fn raw_mode_wraps_the_value_with_its_metadata() {
-        let record = decoder(true).record(
-            1,
-            7,
-            Some("k".into()),
-            Some(1000),
-            None,
-            Payload::Json(json!({"a": 1})),
-        );
+        let origin = Origin {
+            partition: 1,
+            offset: 7,
+            key: Some("k".into()),
+            millis: Some(1000),
+            headers: None,
+        };
+        let record = decoder(true).record(origin, Payload::Json(json!({"a": 1})));
         assert_eq!(
             record.payload,
             Payload::Json(json!({"value": {"a": 1}, "_metadata": {

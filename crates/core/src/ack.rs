@@ -112,8 +112,8 @@ impl AckToken {
                         stream: current, ..
                     }),
                 ) if stream.same_stream(current) => {}
-                (Target::Callback(callback), _) => {
-                    callback();
+                (Target::Callback(_), _) => {
+                    node.fire();
                     continue;
                 }
                 _ => release(&mut run),

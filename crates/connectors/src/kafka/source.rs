@@ -277,8 +277,14 @@ impl Decoder {
         while let Some(chunk) = chunks.recv().await {
             let mut records = Vec::with_capacity(chunk.len());
             for fetched in chunk {
-                let Some(decoded) = self.decode(fetched.value, &context).await else {
-                    return Ok(());
+                // JSON decodes without an await: building the Avro path's future for every
+                // record cost a copy of its state each time.
+                let decoded = match &self.avro {
+                    None => self.decode_json(fetched.value),
+                    Some(avro) => match Self::decode_avro(avro, fetched.value, &context).await {
+                        Some(decoded) => decoded,
+                        None => return Ok(()),
+                    },
                 };
                 match decoded {
                     Ok(payload) => {
@@ -301,27 +307,29 @@ impl Decoder {
         Ok(())
     }
 
-    /// The record value as a payload: format json keeps the checked text unparsed (parsed
-    /// later only if a transformation or the sink needs the value; rawMode needs it now),
-    /// format avro decodes to JSON. A value that does not decode comes back with the reason.
-    /// Waits out an unreachable schema registry (retrying with backoff) until it answers or
-    /// the flow stops (`None`).
-    async fn decode(
-        &self,
+    /// The record value of format json as a payload: the checked text, unparsed (parsed later
+    /// only if a transformation or the sink needs the value; rawMode needs it now). A value
+    /// that is not JSON comes back with the reason.
+    fn decode_json(&self, bytes: Bytes) -> Result<Payload, (String, Bytes)> {
+        let invalid = |e: serde_json::Error| format!("is not valid JSON: {e}");
+        if self.raw_mode {
+            match serde_json::from_slice(&bytes) {
+                Ok(value) => Ok(Payload::Json(value)),
+                Err(error) => Err((invalid(error), bytes)),
+            }
+        } else {
+            Payload::json_text(bytes).map_err(|e| (invalid(e.error), e.bytes))
+        }
+    }
+
+    /// The record value of format avro decoded to JSON; a value that does not decode comes
+    /// back with the reason. Waits out an unreachable schema registry (retrying with backoff)
+    /// until it answers or the flow stops (`None`).
+    async fn decode_avro(
+        avro: &AvroDecoder,
         bytes: Bytes,
         context: &SourceContext,
     ) -> Option<Result<Payload, (String, Bytes)>> {
-        let invalid = |e: serde_json::Error| format!("is not valid JSON: {e}");
-        let Some(avro) = &self.avro else {
-            return Some(if self.raw_mode {
-                match serde_json::from_slice(&bytes) {
-                    Ok(value) => Ok(Payload::Json(value)),
-                    Err(error) => Err((invalid(error), bytes)),
-                }
-            } else {
-                Payload::json_text(bytes).map_err(|e| (invalid(e.error), e.bytes))
-            });
-        };
         let mut backoff = Duration::from_millis(500);
         loop {
             match avro.decode_value(&bytes).await {

@@ -17,7 +17,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::runtime::Runtime;
 
-use super::{bench_flow, template_of_size};
+use super::{bench_flow, process_cpu, template_of_size};
 
 /// Produces `count` messages of about `payload_bytes` to a new 3-partition topic, then reads
 /// them `rounds` times with each reader (fresh consumer groups, the order alternating) and
@@ -38,25 +38,34 @@ pub(super) fn kafka_null(
     for round in 1..=rounds.max(1) {
         // Which reader goes first alternates, so neither gains from the broker's state.
         let (bare, flow) = if round % 2 == 1 {
-            let bare = runtime.block_on(bare_consumer_seconds(&topic, count, brokers))?;
-            (bare, pipeline_seconds(&runtime, &topic, count, brokers)?)
+            let bare = runtime.block_on(bare_consumer(&topic, count, brokers))?;
+            (bare, pipeline_reading(&runtime, &topic, count, brokers)?)
         } else {
-            let flow = pipeline_seconds(&runtime, &topic, count, brokers)?;
+            let flow = pipeline_reading(&runtime, &topic, count, brokers)?;
             (
-                runtime.block_on(bare_consumer_seconds(&topic, count, brokers))?,
+                runtime.block_on(bare_consumer(&topic, count, brokers))?,
                 flow,
             )
         };
         eprintln!(
-            "round {round}: bare consumer {:.0} msg/s, kafka → null {:.0} msg/s, ratio {:.2}",
-            count as f64 / bare,
-            count as f64 / flow,
-            bare / flow
+            "round {round}: bare consumer {:.0} msg/s {:.2} µs CPU/msg, kafka → null {:.0} msg/s {:.2} µs CPU/msg, ratio {:.2}",
+            bare.rate(count),
+            bare.cpu_micros(count),
+            flow.rate(count),
+            flow.cpu_micros(count),
+            bare.seconds / flow.seconds
         );
         baseline.push(bare);
         pipeline.push(flow);
     }
-    let (baseline_seconds, pipeline_seconds) = (median(&mut baseline), median(&mut pipeline));
+    let (baseline_seconds, pipeline_seconds) = (
+        median(baseline.iter().map(|r| r.seconds)),
+        median(pipeline.iter().map(|r| r.seconds)),
+    );
+    let (baseline_cpu, pipeline_cpu) = (
+        median(baseline.iter().map(|r| r.cpu_micros(count))),
+        median(pipeline.iter().map(|r| r.cpu_micros(count))),
+    );
     let baseline_rate = count as f64 / baseline_seconds;
     let pipeline_rate = count as f64 / pipeline_seconds;
     println!(
@@ -64,19 +73,38 @@ pub(super) fn kafka_null(
         baseline.len()
     );
     println!(
-        "baseline  (bare rdkafka consumer)  : {baseline_rate:>12.0} msg/s  {baseline_seconds:.2}s"
+        "baseline  (bare rdkafka consumer)  : {baseline_rate:>12.0} msg/s  {baseline_seconds:.2}s  {baseline_cpu:.2} µs CPU/msg"
     );
     println!(
-        "pipeline  (kafka source → null)    : {pipeline_rate:>12.0} msg/s  {pipeline_seconds:.2}s"
+        "pipeline  (kafka source → null)    : {pipeline_rate:>12.0} msg/s  {pipeline_seconds:.2}s  {pipeline_cpu:.2} µs CPU/msg"
     );
     println!(
-        "ratio pipeline / baseline          : {:>12.2}",
-        pipeline_rate / baseline_rate
+        "ratio pipeline / baseline          : {:>12.2}  (CPU per message {:.2}×)",
+        pipeline_rate / baseline_rate,
+        pipeline_cpu / baseline_cpu
     );
     Ok(ExitCode::SUCCESS)
 }
 
-fn median(values: &mut [f64]) -> f64 {
+/// One reader's pass over the topic: wall time and this process's CPU time (every thread,
+/// librdkafka's included), both from the first message to the last.
+struct Reading {
+    seconds: f64,
+    cpu_seconds: f64,
+}
+
+impl Reading {
+    fn rate(&self, count: u64) -> f64 {
+        count as f64 / self.seconds
+    }
+
+    fn cpu_micros(&self, count: u64) -> f64 {
+        self.cpu_seconds * 1e6 / count as f64
+    }
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
@@ -163,34 +191,37 @@ fn group_settings(brokers: &str) -> ClientConfig {
 }
 
 /// The baseline: a bare consumer loop touching each payload, timed from the first message.
-async fn bare_consumer_seconds(topic: &str, count: u64, brokers: &str) -> anyhow::Result<f64> {
+async fn bare_consumer(topic: &str, count: u64, brokers: &str) -> anyhow::Result<Reading> {
     let consumer: StreamConsumer = group_settings(brokers).create()?;
     consumer.subscribe(&[topic])?;
     let first = consumer.recv().await?;
     std::hint::black_box(first.payload().map(<[u8]>::len));
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), process_cpu());
     for _ in 1..count {
         let message = consumer.recv().await?;
         std::hint::black_box(message.payload().map(<[u8]>::len));
     }
-    Ok(started.elapsed().as_secs_f64())
+    Ok(Reading {
+        seconds: started.elapsed().as_secs_f64(),
+        cpu_seconds: (process_cpu() - cpu).as_secs_f64(),
+    })
 }
 
 /// The engine: kafka source (JSON checked, metadata built, positions tracked, offsets stored)
 /// → null sink, timed from the first message read to the last written.
-fn pipeline_seconds(
+fn pipeline_reading(
     runtime: &Runtime,
     topic: &str,
     count: u64,
     brokers: &str,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Reading> {
     let group = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let manifest = format!(
         "source:\n  type: kafka\n  config:\n    brokers: [\"{brokers}\"]\n    topic: {topic}\n    consumerGroup: {group}\n    librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}\nsink:\n  type: null\nchannelBufferSize: 1000\ncheckpointPersistence: false\n"
     );
     let flow = bench_flow(&manifest)?;
     let registry = dataflow_connectors::registry();
-    let (snapshot, seconds) = runtime.block_on(async {
+    let (snapshot, reading) = runtime.block_on(async {
         let context = BuildContext {
             flow: &flow,
             base_dir: std::env::current_dir()?,
@@ -204,13 +235,16 @@ fn pipeline_seconds(
             while stats.snapshot().read == 0 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            let started = Instant::now();
+            let (started, cpu) = (Instant::now(), process_cpu());
             while stats.snapshot().written < count {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            let seconds = started.elapsed().as_secs_f64();
+            let reading = Reading {
+                seconds: started.elapsed().as_secs_f64(),
+                cpu_seconds: (process_cpu() - cpu).as_secs_f64(),
+            };
             shutdown.cancel();
-            seconds
+            reading
         });
         let snapshot = runnable.run(control).await?;
         anyhow::Ok((snapshot, timer.await?))
@@ -221,5 +255,5 @@ fn pipeline_seconds(
             snapshot.written
         );
     }
-    Ok(seconds)
+    Ok(reading)
 }

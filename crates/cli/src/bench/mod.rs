@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use dataflow_connectors::generate::GenerateSource;
@@ -377,4 +377,17 @@ fn transform(count: u64, payload_bytes: usize) -> anyhow::Result<ExitCode> {
         chain_rate / baseline_rate
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// CPU time this process has used so far: user and system, every thread.
+fn process_cpu() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the rusage it is given; RUSAGE_SELF is always a valid target,
+    // and a zeroed rusage is a valid value should it fail.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }

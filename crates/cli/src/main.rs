@@ -15,7 +15,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Messages are allocated on one thread and freed on another; glibc's allocator serialises that
-/// on an arena lock (it cost most of the engine's time in `bench generate-null`).
+/// on an arena lock (it cost most of the engine's time in `bench generate-null`). The
+/// `override` feature of `libmimalloc-sys` makes C code use mimalloc too: librdkafka allocates
+/// each fetched record on its broker thread and the Kafka source frees it on a worker, which
+/// under glibc took the broker's arena lock and woke it through a futex (about a tenth of the
+/// source's CPU time in `bench kafka-null`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -34,8 +34,10 @@ use super::watch::{ClientWatch, WatchedContext, needs_new_settings};
 
 /// How often committed positions become stored offsets while running.
 const STORE_EVERY: Duration = Duration::from_millis(200);
-/// Records per chunk handed from the reading loop to the decoding task.
-const CHUNK: usize = 256;
+/// Most records per chunk handed from the reading loop to the decoding task (a chunk leaves
+/// early when librdkafka holds no more). Each handover may wake a parked worker thread, which
+/// costs more than copying records: 1024 took about 7% less CPU per record than 256.
+const CHUNK: usize = 1024;
 /// Chunks on their way to the decoding task.
 const CHUNKS_IN_FLIGHT: usize = 4;
 

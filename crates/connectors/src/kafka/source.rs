@@ -197,11 +197,8 @@ impl KafkaSource {
             let ready = match records.next().now_or_never() {
                 Some(ready) if chunk.len() < CHUNK => ready,
                 ready => {
-                    if !chunk.is_empty() {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                        if chunks.send(full).await.is_err() {
-                            return Ok(()); // the decoding task stopped; it says why
-                        }
+                    if !hand_over(&chunks, &mut chunk).await {
+                        return Ok(()); // the decoding task stopped; it says why
                     }
                     if context.stopping().is_cancelled() {
                         return Ok(());
@@ -231,6 +228,10 @@ impl KafkaSource {
                 }
                 Some(Err(error)) => {
                     tracing::warn!(%error, topic = %self.topic, "kafka consumer error");
+                    // What was read before the error goes on now, not after the pause.
+                    if !hand_over(&chunks, &mut chunk).await {
+                        return Ok(());
+                    }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
@@ -266,6 +267,16 @@ impl KafkaSource {
             }
         }
     }
+}
+
+/// Sends the records read so far (if any) to the decoding task and starts a new chunk; false
+/// when the decoding task has stopped.
+async fn hand_over(chunks: &mpsc::Sender<Vec<Fetched>>, chunk: &mut Vec<Fetched>) -> bool {
+    if chunk.is_empty() {
+        return true;
+    }
+    let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK));
+    chunks.send(full).await.is_ok()
 }
 
 impl Decoder {

@@ -18,8 +18,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// on an arena lock (it cost most of the engine's time in `bench generate-null`). The
 /// `override` feature of `libmimalloc-sys` makes C code use mimalloc too: librdkafka allocates
 /// each fetched record on its broker thread and the Kafka source frees it on a worker, which
-/// under glibc took the broker's arena lock and woke it through a futex (about a tenth of the
-/// source's CPU time in `bench kafka-null`).
+/// under glibc took the broker's arena lock and woke it through a futex (about an eighth of the
+/// workers' samples in `bench kafka-null`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -5,6 +5,7 @@ mod bench;
 mod files;
 mod progress;
 mod run;
+mod runtime;
 mod terminal;
 mod test_chain;
 mod validate;

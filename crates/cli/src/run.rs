@@ -1,11 +1,12 @@
 //! `dataflow run`: load, validate, resolve secrets, build and run one DataFlow.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use dataflow_core::{BuildContext, CheckpointStore, FileCheckpointStore, Flow, RunControl, Stats};
 use dataflow_spec::{ChainResolver, DataFlow, SecretResolver, SecretsDir, resolve_secrets};
 use tokio_util::sync::CancellationToken;
@@ -34,6 +35,10 @@ pub struct RunArgs {
     /// Polling sources stop after the first poll that returns nothing new.
     #[arg(long)]
     once: bool,
+    /// Worker threads of the runtime (default: one per CPU this process may use). On a host
+    /// with few cores, fewer workers leave room for librdkafka's own threads.
+    #[arg(long)]
+    worker_threads: Option<NonZeroUsize>,
 }
 
 /// Runs the DataFlow of the given files.
@@ -41,10 +46,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let manifests = load(&args.files)?;
     let flow = single_flow(&manifests)?;
     let flow = resolve(&flow, &manifests, args.secrets_dir.as_ref())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = crate::runtime::build(args.worker_threads)?;
     runtime.block_on(run_flow(flow, &args))
 }
 

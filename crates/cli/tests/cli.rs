@@ -124,6 +124,45 @@ fn quickstart_prints_transformed_records() {
     );
 }
 
+#[test]
+fn worker_threads_come_from_the_flag_and_a_bad_setting_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let quickstart = repo().join("examples/quickstart.yaml");
+    let quickstart = quickstart.to_str().unwrap();
+    let output = dataflow(dir.path(), &["run", "--worker-threads", "1", quickstart]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("read 10,"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let output = dataflow(dir.path(), &["run", "--worker-threads", "0", quickstart]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("invalid value '0' for '--worker-threads"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    // tokio reads this variable itself and panics on a bad value; the CLI names it instead.
+    let output = Command::new(env!("CARGO_BIN_EXE_dataflow"))
+        .args(["run", quickstart])
+        .current_dir(dir.path())
+        .env("TOKIO_WORKER_THREADS", "two")
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "TOKIO_WORKER_THREADS must be a whole number of worker threads, at least 1; it is \"two\""
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 fn copy_router_example(dir: &Path) {
     std::fs::create_dir_all(dir.join("examples")).unwrap();
     for file in ["router.yaml", "orders-with-lines.jsonl"] {

@@ -1,6 +1,7 @@
 //! `dataflow bench kafka-null`: the Kafka source into the null sink, next to a bare librdkafka
 //! consumer loop reading the same topic in the same process.
 
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,10 +28,9 @@ pub(super) fn kafka_null(
     payload_bytes: usize,
     brokers: &str,
     rounds: usize,
+    worker_threads: Option<NonZeroUsize>,
 ) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime::build(worker_threads)?;
     let topic = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let sample_len = runtime.block_on(produce(&topic, count, payload_bytes, brokers))?;
     let mut baseline = Vec::new();

@@ -1,5 +1,6 @@
 //! `dataflow bench`: engine throughput and memory next to a baseline run in the same process.
 
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +54,9 @@ enum BenchKind {
         /// Rounds of (bare consumer, pipeline) over the same topic; medians are reported.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Worker threads of the runtime both readers run on (default: one per CPU).
+        #[arg(long)]
+        worker_threads: Option<NonZeroUsize>,
     },
     /// A six-step chain (filter, mask, select, snakeCase, timestamp, insertField) on one
     /// thread, against parsing the same messages from JSON text.
@@ -90,7 +94,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             payload_bytes,
             brokers,
             rounds,
-        } => kafka::kafka_null(count, payload_bytes, &brokers, rounds),
+            worker_threads,
+        } => kafka::kafka_null(count, payload_bytes, &brokers, rounds, worker_threads),
     }
 }
 
@@ -203,9 +208,7 @@ fn generate_null(
     };
     let flow = bench_flow(&manifest)?;
     let registry = dataflow_connectors::registry();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime::build(None)?;
     reset_peak_rss();
     let (snapshot, pipeline_seconds) = runtime.block_on(async {
         let context = BuildContext {

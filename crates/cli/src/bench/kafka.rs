@@ -18,7 +18,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::runtime::Runtime;
 
-use super::{bench_flow, process_cpu, template_of_size};
+use super::{bench_flow, process_cpu_seconds, template_of_size};
 
 /// Produces `count` messages of about `payload_bytes` to a new 3-partition topic, then reads
 /// them `rounds` times with each reader (fresh consumer groups, the order alternating) and
@@ -224,14 +224,14 @@ async fn bare_consumer(topic: &str, count: u64, brokers: &str) -> anyhow::Result
     consumer.subscribe(&[topic])?;
     let first = consumer.recv().await?;
     std::hint::black_box(first.payload().map(<[u8]>::len));
-    let (started, cpu) = (Instant::now(), process_cpu());
+    let (started, cpu) = (Instant::now(), process_cpu_seconds());
     for _ in 1..count {
         let message = consumer.recv().await?;
         std::hint::black_box(message.payload().map(<[u8]>::len));
     }
     Ok(Reading {
         seconds: started.elapsed().as_secs_f64(),
-        cpu_seconds: (process_cpu() - cpu).as_secs_f64(),
+        cpu_seconds: process_cpu_seconds() - cpu,
     })
 }
 
@@ -263,13 +263,13 @@ fn pipeline_reading(
             while stats.snapshot().read == 0 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            let (started, cpu) = (Instant::now(), process_cpu());
+            let (started, cpu) = (Instant::now(), process_cpu_seconds());
             while stats.snapshot().written < count {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             let reading = Reading {
                 seconds: started.elapsed().as_secs_f64(),
-                cpu_seconds: (process_cpu() - cpu).as_secs_f64(),
+                cpu_seconds: process_cpu_seconds() - cpu,
             };
             shutdown.cancel();
             reading

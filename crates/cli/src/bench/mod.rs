@@ -3,7 +3,7 @@
 use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use dataflow_connectors::generate::GenerateSource;
@@ -161,6 +161,20 @@ fn thread_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let nanos: u64 = stat.split_whitespace().next()?.parse().ok()?;
     Some(nanos as f64 / 1e9)
+}
+
+/// CPU time this process has used so far, user and system, every thread (threads that have
+/// ended included, which per-thread figures from `/proc` would miss).
+fn process_cpu_seconds() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the rusage it is given; RUSAGE_SELF is always a valid target,
+    // and a zeroed rusage is a valid value should it fail.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 fn reset_peak_rss() {
@@ -380,17 +394,4 @@ fn transform(count: u64, payload_bytes: usize) -> anyhow::Result<ExitCode> {
         chain_rate / baseline_rate
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// CPU time this process has used so far: user and system, every thread.
-fn process_cpu() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the rusage it is given; RUSAGE_SELF is always a valid target,
-    // and a zeroed rusage is a valid value should it fail.
-    let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
-        usage.assume_init()
-    };
-    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    time(usage.ru_utime) + time(usage.ru_stime)
 }

@@ -86,6 +86,11 @@ impl FailureRouter {
         }
     }
 
+    /// The state of the flow this router serves.
+    pub(crate) fn state(&self) -> Arc<FlowState> {
+        Arc::clone(&self.state)
+    }
+
     /// Routes one failure. Returns false when the flow stops because of it (no error sink, or
     /// the error sink is gone); the failed message is then not acknowledged.
     pub async fn route(&self, failure: Failure) -> bool {

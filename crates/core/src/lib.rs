@@ -21,6 +21,9 @@ pub mod sink;
 pub mod source;
 mod stage;
 pub mod stats;
+mod supervise;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tracker;
 pub mod transform;
 

@@ -21,6 +21,7 @@ use crate::sink::{Rejection, Sink, SinkError};
 use crate::source::{Source, SourceContext, SourceError};
 use crate::stage::{ChainStage, Emitter, Outputs, run_parallel};
 use crate::stats::{Stats, StatsSnapshot};
+use crate::supervise::{panic_message, supervised};
 use crate::tracker::PositionTracker;
 use crate::transform::Transformer;
 
@@ -242,13 +243,18 @@ impl Flow {
         }
 
         let (sink_tx, sink_rx) = mpsc::channel(channel_capacity);
-        let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+        // Every task of the flow, by name; a panic in any of them fails the flow.
+        let mut tasks: Vec<JoinHandle<Option<()>>> = Vec::new();
 
         let router = match error_sink {
             Some((stage, policy)) => {
                 let (failure_tx, failure_rx) = mpsc::channel(channel_capacity);
                 let (record_tx, record_rx) = mpsc::channel(channel_capacity);
-                tasks.push(tokio::spawn(error_records(failure_rx, record_tx, policy)));
+                tasks.push(spawn_supervised(
+                    "the error record builder",
+                    &state,
+                    error_records(failure_rx, record_tx, policy),
+                ));
                 let worker = SinkWorker {
                     sink: stage.sink,
                     type_name: stage.type_name,
@@ -258,7 +264,7 @@ impl Flow {
                     stats: Arc::clone(&stats),
                     counts_as_written: false,
                 };
-                tasks.push(tokio::spawn(worker.run()));
+                tasks.push(worker.spawn("the error sink"));
                 FailureRouter::new(Some(failure_tx), Arc::clone(&state), Arc::clone(&stats))
             }
             None => FailureRouter::new(None, Arc::clone(&state), Arc::clone(&stats)),
@@ -281,7 +287,7 @@ impl Flow {
 
         // The route sinks: full sinks of their own, acknowledging through the same tokens.
         let mut route_channels = Vec::with_capacity(routes.len());
-        for route in routes {
+        for (index, route) in routes.into_iter().enumerate() {
             let (route_tx, route_rx) = mpsc::channel(channel_capacity);
             route_channels.push(route_tx);
             let worker = SinkWorker {
@@ -293,7 +299,7 @@ impl Flow {
                 stats: Arc::clone(&stats),
                 counts_as_written: true,
             };
-            tasks.push(tokio::spawn(worker.run()));
+            tasks.push(worker.spawn(&format!("the route {index} sink")));
         }
         let outputs = Outputs {
             main: sink_tx,
@@ -314,11 +320,11 @@ impl Flow {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             if transform_workers > 1 || cores > 1 {
                 let (parallel_tx, parallel_rx) = mpsc::channel(channel_capacity);
-                tasks.push(tokio::spawn(run_parallel(
-                    parallel_rx,
-                    transform_workers,
-                    stage,
-                )));
+                tasks.push(spawn_supervised(
+                    "the transformation stage",
+                    &state,
+                    run_parallel(parallel_rx, transform_workers, stage),
+                ));
                 Emitter::Parallel(parallel_tx)
             } else {
                 Emitter::Inline(stage)
@@ -335,17 +341,24 @@ impl Flow {
             sink.type_name.clone(),
         );
         let source_task = {
-            let state = Arc::clone(&state);
+            let failed_state = Arc::clone(&state);
             let source_type = source_type.clone();
-            tokio::spawn(async move {
-                match source.run(&context).await {
-                    Ok(()) | Err(SourceError::Closed) => {}
+            // On one core the chain runs inline, on the source's task: its panics land here.
+            spawn_supervised(format!("the source ({source_type})"), &state, async move {
+                let outcome = source.run(&context).await;
+                drop(context);
+                match outcome {
+                    Ok(()) => {}
+                    Err(SourceError::Closed) => {
+                        // Downstream closes early only when a task died or the flow was
+                        // aborted; judged once every task is joined (`closed_early`).
+                        return (source, true);
+                    }
                     Err(SourceError::Fatal(reason)) => {
-                        state.fail(format!("source ({source_type}): {reason}"))
+                        failed_state.fail(format!("source ({source_type}): {reason}"))
                     }
                 }
-                drop(context);
-                source
+                (source, false)
             })
         };
         let worker = SinkWorker {
@@ -357,7 +370,7 @@ impl Flow {
             stats: Arc::clone(&stats),
             counts_as_written: true,
         };
-        tasks.push(tokio::spawn(worker.run()));
+        tasks.push(worker.spawn("the sink"));
         drop(router);
 
         let saver_stop = CancellationToken::new();
@@ -374,10 +387,17 @@ impl Flow {
 
         let mut source_task = source_task;
         let mut drained_source = None;
+        let mut closed_early = false;
         let finished = async {
-            drained_source = (&mut source_task).await.ok();
+            match join(&mut source_task, &state, "the source").await {
+                Some((source, closed)) => {
+                    drained_source = Some(source);
+                    closed_early = closed;
+                }
+                None => closed_early = false,
+            }
             for task in tasks.iter_mut() {
-                let _ = task.await;
+                join(task, &state, "a task of the flow").await;
             }
         };
         let deadline = async {
@@ -397,6 +417,11 @@ impl Flow {
                 }
                 source_task.abort();
             }
+        }
+        if closed_early && !state.is_aborted() {
+            state.fail(format!(
+                "source ({source_type}): the pipeline after it stopped before the source finished"
+            ));
         }
         // Everything is written or failed: the source may store its positions elsewhere.
         if let Some(mut source) = drained_source
@@ -428,6 +453,31 @@ impl Flow {
             Some(reason) => Err(FlowError::Failed(reason)),
             None => Ok(snapshot),
         }
+    }
+}
+
+/// Spawns `task` under supervision: a panic fails the flow naming `name`.
+fn spawn_supervised<T: Send + 'static>(
+    name: impl Into<String>,
+    state: &Arc<FlowState>,
+    task: impl Future<Output = T> + Send + 'static,
+) -> JoinHandle<Option<T>> {
+    tokio::spawn(supervised(name.into(), Arc::clone(state), task))
+}
+
+/// Waits for a task. Its own panics are caught inside it; a join error here is a panic that
+/// escaped (named as `what`) or the abort of a missed deadline (already a failure).
+async fn join<T>(task: &mut JoinHandle<Option<T>>, state: &FlowState, what: &str) -> Option<T> {
+    match task.await {
+        Ok(output) => output,
+        Err(error) if error.is_panic() => {
+            state.fail(format!(
+                "{what} panicked: {}",
+                panic_message(&*error.into_panic())
+            ));
+            None
+        }
+        Err(_) => None,
     }
 }
 
@@ -502,6 +552,12 @@ struct SinkWorker {
 }
 
 impl SinkWorker {
+    /// Runs the worker on a task of its own, named `name` in a failure.
+    fn spawn(self, name: &str) -> JoinHandle<Option<()>> {
+        let state = Arc::clone(&self.state);
+        spawn_supervised(format!("{name} ({})", self.type_name), &state, self.run())
+    }
+
     async fn run(mut self) {
         let mut batch = Vec::new();
         while self.batcher.next_batch(&mut batch).await {

@@ -11,6 +11,7 @@ use crate::classify::{ErrorType, classify};
 use crate::failure::{Failure, FailureRouter};
 use crate::message::Message;
 use crate::stats::Stats;
+use crate::supervise::supervised;
 use crate::transform::{Derived, Transformer};
 
 /// Messages per unit of work handed to a parallel worker.
@@ -151,61 +152,85 @@ impl Emitter {
 }
 
 /// Runs the chain on `workers` tasks. Chunks are dealt to the workers in turn and collected
-/// in the same turn, so results leave in input order (and acks follow it).
+/// in the same turn, so results leave in input order (and acks follow it). A panicking worker
+/// fails the flow (its closed channel is not mistaken for the end of the input), and every
+/// worker is joined before this returns.
 pub(crate) async fn run_parallel(
     mut input: mpsc::Receiver<Message>,
     workers: usize,
     stage: ChainStage,
 ) {
+    let state = stage.failures.state();
     let mut work = Vec::with_capacity(workers);
     let mut done = Vec::with_capacity(workers);
-    for _ in 0..workers {
+    let mut tasks = Vec::with_capacity(workers + 1);
+    for index in 0..workers {
         let (work_tx, mut work_rx) = mpsc::channel::<Vec<Message>>(2);
         let (done_tx, done_rx) = mpsc::channel::<Vec<(AckToken, Vec<Derived>)>>(2);
         let transformer = Arc::clone(&stage.transformer);
-        tokio::spawn(async move {
-            while let Some(chunk) = work_rx.recv().await {
-                let processed: Vec<(AckToken, Vec<Derived>)> = chunk
-                    .into_iter()
-                    .map(|Message { record, ack }| {
-                        let mut derived = Vec::with_capacity(1);
-                        transformer.apply(record, &mut derived);
-                        (ack, derived)
-                    })
-                    .collect();
-                if done_tx.send(processed).await.is_err() {
-                    return;
+        let name = format!("transformation worker {index}");
+        tasks.push(tokio::spawn(supervised(
+            name,
+            Arc::clone(&state),
+            async move {
+                while let Some(chunk) = work_rx.recv().await {
+                    let processed: Vec<(AckToken, Vec<Derived>)> = chunk
+                        .into_iter()
+                        .map(|Message { record, ack }| {
+                            let mut derived = Vec::with_capacity(1);
+                            transformer.apply(record, &mut derived);
+                            (ack, derived)
+                        })
+                        .collect();
+                    if done_tx.send(processed).await.is_err() {
+                        return;
+                    }
                 }
-            }
-        });
+            },
+        )));
         work.push(work_tx);
         done.push(done_rx);
     }
-    let dispatcher = tokio::spawn(async move {
-        let mut turn = 0usize;
-        while let Some(first) = input.recv().await {
-            let mut chunk = Vec::with_capacity(CHUNK);
-            chunk.push(first);
-            while chunk.len() < CHUNK {
-                match input.try_recv() {
-                    Ok(message) => chunk.push(message),
-                    Err(_) => break,
+    let dispatcher = tokio::spawn(supervised(
+        "the transformation dispatcher".into(),
+        Arc::clone(&state),
+        async move {
+            let mut turn = 0usize;
+            while let Some(first) = input.recv().await {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(first);
+                while chunk.len() < CHUNK {
+                    match input.try_recv() {
+                        Ok(message) => chunk.push(message),
+                        Err(_) => break,
+                    }
                 }
+                if work[turn % work.len()].send(chunk).await.is_err() {
+                    return;
+                }
+                turn += 1;
             }
-            if work[turn % work.len()].send(chunk).await.is_err() {
-                return;
-            }
-            turn += 1;
-        }
-    });
+        },
+    ));
     let mut turn = 0usize;
-    while let Some(processed) = done[turn % workers].recv().await {
+    'collect: while let Some(processed) = done[turn % workers].recv().await {
         for (ack, derived) in processed {
             if !stage.deliver(ack, derived).await {
-                dispatcher.abort();
-                return;
+                break 'collect;
             }
         }
         turn += 1;
+    }
+    // The input ended (the dispatcher is done), or the flow stops: end the dispatcher and the
+    // workers (their channels close with `done` and the dispatcher's senders), then join them.
+    dispatcher.abort();
+    drop(done);
+    tasks.push(dispatcher);
+    for task in tasks {
+        if let Err(error) = task.await
+            && error.is_panic()
+        {
+            state.fail("a transformation task panicked outside its supervision");
+        }
     }
 }

@@ -3,96 +3,11 @@
 //! error sink the flow stops naming the message.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use async_trait::async_trait;
-use dataflow_core::batch::Batching;
-use dataflow_core::checkpoint::SavePolicy;
-use dataflow_core::pipeline::Checkpointing;
-use dataflow_core::{
-    CheckpointStore, Flow, FlowError, MemoryCheckpointStore, Message, PassThrough, Payload, Record,
-    Rejection, RunControl, Sink, SinkError, SinkStage, Source, SourceContext, SourceError,
-};
+use dataflow_core::testing::{Collecting, Numbers, TestFlow};
+use dataflow_core::{CheckpointStore, FlowError, MemoryCheckpointStore, RunControl};
 use dataflow_spec::AckPolicy;
 use serde_json::{Value, json};
-
-/// Emits `count` records `{"n": i, "reject": i % 10 == 3}` with positions 1..=count (odd ones
-/// as unparsed JSON text).
-struct Numbers {
-    count: u64,
-}
-
-#[async_trait]
-impl Source for Numbers {
-    async fn run(&mut self, context: &SourceContext) -> Result<(), SourceError> {
-        let stream = context.stream("numbers");
-        let first = context
-            .stored_position("numbers")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        for n in first..self.count {
-            let value = json!({"n": n, "reject": n % 10 == 3});
-            let mut record = Record::json(value.clone());
-            if n % 2 == 1 {
-                // Checked JSON text, as the Kafka source emits it: the engine parses it for
-                // sinks that need values (this one panics on anything but Payload::Json).
-                record.payload = Payload::json_text(value.to_string().into()).unwrap();
-            }
-            record.metadata.insert("id".into(), json!(n));
-            context.emit(record, stream.track(json!(n + 1))).await?;
-        }
-        Ok(())
-    }
-}
-
-/// Collects written payloads; rejects those with `"reject": true`, or fails transiently on
-/// the first `transient_failures` writes.
-#[derive(Clone, Default)]
-struct Collecting {
-    written: Arc<Mutex<Vec<Value>>>,
-    reject_marked: bool,
-    transient_failures: Arc<Mutex<u32>>,
-}
-
-#[async_trait]
-impl Sink for Collecting {
-    async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
-        {
-            let mut failures = self.transient_failures.lock().unwrap();
-            if *failures > 0 {
-                *failures -= 1;
-                return Err(SinkError::Transient("connection reset by peer".into()));
-            }
-        }
-        let mut rejections = Vec::new();
-        let mut written = self.written.lock().unwrap();
-        for (index, message) in batch.iter().enumerate() {
-            let Payload::Json(value) = &message.record.payload else {
-                panic!("json expected")
-            };
-            if self.reject_marked && value["reject"] == json!(true) {
-                rejections.push(Rejection::new(
-                    index,
-                    format!("value {} violates check constraint", value["n"]),
-                ));
-            } else {
-                written.push(value.clone());
-            }
-        }
-        Ok(rejections)
-    }
-}
-
-fn stage(sink: Collecting, batch: usize) -> SinkStage {
-    SinkStage {
-        sink: Box::new(sink),
-        type_name: "test".into(),
-        batching: Batching::Sized {
-            size: batch,
-            interval: Some(Duration::from_millis(50)),
-        },
-    }
-}
 
 struct Run {
     result: Result<dataflow_core::StatsSnapshot, FlowError>,
@@ -101,40 +16,28 @@ struct Run {
     committed: Option<Value>,
 }
 
+/// `count` records `{"n": i, "reject": i % 10 == 3}`; the main sink rejects the marked ones.
 async fn run(count: u64, error_sink: Option<AckPolicy>, transient_failures: u32) -> Run {
-    let main = Collecting {
+    let mut flow = TestFlow::new(Numbers::with(
+        count,
+        |n| json!({"n": n, "reject": n % 10 == 3}),
+    ));
+    flow.sink = Collecting {
         reject_marked: true,
         transient_failures: Arc::new(Mutex::new(transient_failures)),
         ..Default::default()
     };
+    flow.batch = 7;
+    let main = flow.sink.clone();
     let errors = Collecting::default();
-    let store: Arc<dyn CheckpointStore> = Arc::new(MemoryCheckpointStore::default());
-    let flow = Flow {
-        name: "test/flow".into(),
-        source: Box::new(Numbers { count }),
-        source_type: "numbers".into(),
-        transformer: Arc::new(PassThrough),
-        sink: stage(main.clone(), 7),
-        error_sink: error_sink.map(|policy| (stage(errors.clone(), 4), policy)),
-        routes: Vec::new(),
-        transform_workers: 1,
-        channel_capacity: 16,
-        checkpoints: Some(Checkpointing {
-            store: Arc::clone(&store),
-            policy: SavePolicy {
-                interval: Duration::from_millis(10),
-                on_every_commit: false,
-            },
-            reset: false,
-        }),
-    };
-    let result = flow.run(RunControl::default()).await;
-    let committed = store.get("test/flow", "numbers").await.unwrap();
+    flow.error_sink = error_sink.map(|policy| (errors.clone(), policy));
+    let store = Arc::clone(&flow.store);
+    let (result, _) = flow.run(RunControl::default()).await;
     Run {
         result,
-        main: main.written.lock().unwrap().clone(),
-        errors: errors.written.lock().unwrap().clone(),
-        committed,
+        main: main.values(),
+        errors: errors.values(),
+        committed: store.get("test/flow", "numbers").await.unwrap(),
     }
 }
 
@@ -212,34 +115,12 @@ async fn a_restart_resumes_after_the_committed_position() {
         .put("test/flow", "numbers", json!({"streams": {"numbers": 95}}))
         .await
         .unwrap();
-    let sink = Collecting::default();
-    let flow = Flow {
-        name: "test/flow".into(),
-        source: Box::new(Numbers { count: 100 }),
-        source_type: "numbers".into(),
-        transformer: Arc::new(PassThrough),
-        sink: stage(sink.clone(), 10),
-        error_sink: None,
-        routes: Vec::new(),
-        transform_workers: 1,
-        channel_capacity: 4,
-        checkpoints: Some(Checkpointing {
-            store: Arc::clone(&store),
-            policy: SavePolicy {
-                interval: Duration::from_secs(60),
-                on_every_commit: false,
-            },
-            reset: false,
-        }),
-    };
-    flow.run(RunControl::default()).await.unwrap();
-    let numbers: Vec<u64> = sink
-        .written
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|v| v["n"].as_u64().unwrap())
-        .collect();
+    let mut flow = TestFlow::new(Numbers::new(100));
+    flow.store = Arc::clone(&store);
+    flow.channel_capacity = 4;
+    let sink = flow.sink.clone();
+    flow.run(RunControl::default()).await.0.unwrap();
+    let numbers = sink.numbers();
     assert_eq!(numbers, vec![95, 96, 97, 98, 99]);
     assert_eq!(
         store.get("test/flow", "numbers").await.unwrap(),

@@ -2,10 +2,23 @@
 //!
 //! The loader is driven by `saphyr-parser` events so that each value keeps its position; the
 //! validator uses those positions to print `file:line:col` for every problem.
+//!
+//! Hostile input is bounded: nesting deeper than [`MAX_DEPTH`] and aliases that expand to more
+//! than [`MAX_ALIAS_NODES`] nodes are errors with their position (the parser's own loader
+//! recurses once per level and overflowed the stack at 10,000 levels; an alias bomb of 521
+//! bytes asked for 90 GB). Duplicate keys and tags outside the core schema are errors too.
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span, SpannedEventReceiver};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, SpannedEventReceiver, Tag};
+
+/// Deepest nesting of sequences and mappings accepted (serde_json's own recursion limit; a
+/// DataFlow needs about ten).
+pub const MAX_DEPTH: usize = 128;
+
+/// Most nodes that aliases may expand to in one document (anchors shared between a few blocks
+/// stay far below this).
+pub const MAX_ALIAS_NODES: usize = 100_000;
 use serde_json::{Map, Number, Value};
 
 /// A 1-based line and column in the source text.
@@ -126,18 +139,19 @@ pub struct SyntaxError {
 /// Parses every document of a YAML stream (JSON is YAML too). Empty documents are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
     let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(text);
-    parser
-        .load(&mut builder, true)
-        .map_err(|error| SyntaxError {
+    // Events one by one, not `Parser::load`, which recurses once per nesting level.
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|error| SyntaxError {
             message: error.info().to_string(),
             position: Some(Position {
                 line: error.marker().line(),
                 column: error.marker().col() + 1,
             }),
         })?;
-    if let Some(error) = builder.error {
-        return Err(error);
+        builder.on_event(event, span);
+        if let Some(error) = builder.error.take() {
+            return Err(error);
+        }
     }
     Ok(builder.documents)
 }
@@ -161,7 +175,10 @@ struct Builder {
     documents: Vec<Document>,
     stack: Vec<Frame>,
     positions: Positions,
-    anchors: HashMap<usize, Value>,
+    /// Anchored values and their node counts.
+    anchors: HashMap<usize, (Value, usize)>,
+    /// Nodes added by aliases in the current document.
+    alias_nodes: usize,
     root: Option<Value>,
     error: Option<SyntaxError>,
 }
@@ -189,7 +206,8 @@ impl Builder {
 
     fn push_value(&mut self, value: Value, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, value.clone());
+            let nodes = count_nodes(&value);
+            self.anchors.insert(anchor, (value.clone(), nodes));
         }
         match self.stack.last_mut() {
             None => self.root = Some(value),
@@ -205,6 +223,44 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Checks a collection's tag and the nesting depth before it opens; false after an error.
+    fn nest(&mut self, tag: Option<&Tag>, core: &str, span: Span) -> bool {
+        if let Some(tag) = tag
+            && !(tag.is_yaml_core_schema() && tag.suffix == core)
+        {
+            self.fail(format!("unsupported YAML tag {tag}"), span);
+            return false;
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            self.fail(format!("nesting deeper than {MAX_DEPTH} levels"), span);
+            return false;
+        }
+        true
+    }
+}
+
+/// Whether a scalar's tag is one of the core schema's (`!!str`, `!!int`, …).
+fn is_core_scalar_tag(tag: &Tag) -> bool {
+    tag.is_yaml_core_schema()
+        && ["str", "int", "float", "bool", "null"].contains(&tag.suffix.as_str())
+}
+
+/// How many nodes a value holds (itself included).
+fn count_nodes(value: &Value) -> usize {
+    let mut count = 0;
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        count += 1;
+        match value {
+            Value::Array(items) => pending.extend(items),
+            Value::Object(map) => pending.extend(map.values()),
+            _ => {}
+        }
+    }
+    count
+}
+
 fn position_of(span: Span) -> Position {
     Position {
         line: span.start.line(),
@@ -218,6 +274,7 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
             Event::DocumentStart(_) => {
                 self.positions = Positions::default();
                 self.root = None;
+                self.alias_nodes = 0;
             }
             Event::DocumentEnd => {
                 if let Some(value) = self.root.take()
@@ -239,13 +296,34 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
                 );
                 if is_key {
                     if let Some(Frame::Mapping {
-                        pending_key, path, ..
+                        map,
+                        pending_key,
+                        path,
+                        ..
                     }) = self.stack.last_mut()
                     {
                         let key_path = join_key(path, &text);
+                        if map.contains_key(text.as_ref()) {
+                            let first = self
+                                .positions
+                                .by_path
+                                .get(&key_path)
+                                .map_or_else(String::new, |p| {
+                                    format!(" (first at line {}, column {})", p.line, p.column)
+                                });
+                            let message = format!("duplicate key '{text}'{first}");
+                            self.fail(message, span);
+                            return;
+                        }
                         *pending_key = Some(text.into_owned());
                         self.positions.insert(key_path, position_of(span));
                     }
+                    return;
+                }
+                if let Some(tag) = tag.as_deref()
+                    && !is_core_scalar_tag(tag)
+                {
+                    self.fail(format!("unsupported YAML tag {tag}"), span);
                     return;
                 }
                 if let Some(path) = self.next_path() {
@@ -265,7 +343,10 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
                 };
                 self.push_value(value, anchor);
             }
-            Event::SequenceStart(anchor, _) => {
+            Event::SequenceStart(anchor, tag) => {
+                if !self.nest(tag.as_deref(), "seq", span) {
+                    return;
+                }
                 let path = self.next_path().unwrap_or_default();
                 if self.next_path().is_none() {
                     self.fail("a sequence cannot be a mapping key".into(), span);
@@ -277,7 +358,10 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
                     anchor,
                 });
             }
-            Event::MappingStart(anchor, _) => {
+            Event::MappingStart(anchor, tag) => {
+                if !self.nest(tag.as_deref(), "map", span) {
+                    return;
+                }
                 let path = self.next_path().unwrap_or_default();
                 if self.next_path().is_none() {
                     self.fail("a mapping cannot be a mapping key".into(), span);
@@ -303,7 +387,18 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
             Event::Alias(anchor) => {
                 let value = self.anchors.get(&anchor).cloned();
                 match value {
-                    Some(value) => {
+                    Some((value, nodes)) => {
+                        self.alias_nodes += nodes;
+                        if self.alias_nodes > MAX_ALIAS_NODES {
+                            self.fail(
+                                format!(
+                                    "aliases expand to more than {MAX_ALIAS_NODES} nodes (an \
+                                     alias bomb?)"
+                                ),
+                                span,
+                            );
+                            return;
+                        }
                         if let Some(path) = self.next_path() {
                             self.positions.insert(path, position_of(span));
                         }
@@ -427,6 +522,69 @@ mod tests {
     fn anchors_and_aliases() {
         let docs = parse_documents("base: &b {x: 1}\ncopy: *b\n").unwrap();
         assert_eq!(docs[0].value, json!({"base": {"x": 1}, "copy": {"x": 1}}));
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_with_its_position() {
+        // A3: nine levels of nine aliases (521 bytes) would expand to 387 million strings.
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for level in 1..10 {
+            let items = vec![format!("*a{}", level - 1); 9].join(", ");
+            text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+        }
+        let error = parse_documents(&text).unwrap_err();
+        assert!(error.message.contains("alias"), "{}", error.message);
+        assert!(error.position.is_some_and(|p| p.line > 3));
+        // Ordinary sharing is fine.
+        let docs = parse_documents("a: &a {x: [1, 2]}\nb: *a\nc: *a\n").unwrap();
+        assert_eq!(docs[0].value["c"], json!({"x": [1, 2]}));
+    }
+
+    #[test]
+    fn deep_block_nesting_is_an_error_not_a_stack_overflow() {
+        // A4: 20,000 levels of block sequences (40 KB) aborted the process.
+        let text = format!("x:\n  {}1\n", "- ".repeat(20_000));
+        let error = parse_documents(&text).unwrap_err();
+        assert_eq!(error.message, "nesting deeper than 128 levels");
+        assert_eq!(error.position.map(|p| p.line), Some(2));
+        let deep_maps: String = (0..300).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
+        assert!(parse_documents(&deep_maps).is_err());
+        // Flow style too, and exactly the limit is fine.
+        assert!(parse_documents(&format!("{}{}", "[".repeat(5000), "]".repeat(5000))).is_err());
+        let ok = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse_documents(&ok).is_ok());
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors_naming_both_positions() {
+        // A7: the last one silently won.
+        let error =
+            parse_documents("source: {type: stdin}\nsink: {type: file}\nsink: {type: stdout}\n")
+                .unwrap_err();
+        assert_eq!(
+            error.message,
+            "duplicate key 'sink' (first at line 2, column 1)"
+        );
+        assert_eq!(error.position, Some(Position { line: 3, column: 1 }));
+        let error = parse_documents("a: {path: x, path: y}\n").unwrap_err();
+        assert!(
+            error.message.starts_with("duplicate key 'path'"),
+            "{}",
+            error.message
+        );
+        // The same key in different mappings is fine.
+        assert!(parse_documents("a: {k: 1}\nb: {k: 2}\n").is_ok());
+    }
+
+    #[test]
+    fn tags_outside_the_core_schema_are_errors() {
+        // A21: `!env` was dropped and the literal text used.
+        let error = parse_documents("path: !env INPUT_PATH\n").unwrap_err();
+        assert_eq!(error.message, "unsupported YAML tag !env");
+        assert!(parse_documents("b: !!binary aGk=\n").is_err());
+        assert!(parse_documents("m: !custom {a: 1}\n").is_err());
+        let docs = parse_documents("a: !!str 12\nb: !!int 3\nc: !!map {x: 1}\n").unwrap();
+        assert_eq!(docs[0].value, json!({"a": "12", "b": 3, "c": {"x": 1}}));
     }
 
     #[test]

@@ -1,60 +1,21 @@
 //! The chain inside the engine: route sinks share the ack barrier, parallel workers keep input
 //! order, transformation failures reach the error sink (or are skipped without one).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use dataflow_core::batch::Batching;
-use dataflow_core::checkpoint::SavePolicy;
-use dataflow_core::pipeline::Checkpointing;
-use dataflow_core::{
-    CheckpointStore, Flow, MemoryCheckpointStore, Message, Payload, Record, Rejection, RunControl,
-    Sink, SinkError, SinkStage, Source, SourceContext, SourceError, Transformer,
-};
+use dataflow_core::testing::{Collecting, Numbers, TestFlow};
+use dataflow_core::{RunControl, Transformer};
 use dataflow_spec::{AckPolicy, load_text_with};
 use dataflow_transform::Chain;
-use serde_json::{Value, json};
+use serde_json::json;
 
-struct Numbers {
-    count: u64,
-}
-
-#[async_trait]
-impl Source for Numbers {
-    async fn run(&mut self, context: &SourceContext) -> Result<(), SourceError> {
-        let stream = context.stream("numbers");
-        for n in 0..self.count {
-            let record = Record::json(
-                json!({"n": n, "parts": [{"part": "a"}, {"part": "b"}], "amount": if n % 7 == 3 { json!("oops") } else { json!(n.to_string()) }}),
-            );
-            context.emit(record, stream.track(json!(n + 1))).await?;
-        }
-        Ok(())
-    }
-}
-
-#[derive(Clone, Default)]
-struct Collecting {
-    written: Arc<Mutex<Vec<Value>>>,
-    always_fail: bool,
-}
-
-#[async_trait]
-impl Sink for Collecting {
-    async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
-        if self.always_fail {
-            return Err(SinkError::Transient("connection refused".into()));
-        }
-        let mut written = self.written.lock().unwrap();
-        for message in batch {
-            let Payload::Json(value) = &message.record.payload else {
-                panic!()
-            };
-            written.push(value.clone());
-        }
-        Ok(Vec::new())
-    }
+/// Records `{"n", "parts": [{part: a}, {part: b}], "amount"}`; every seventh amount is not a number.
+fn numbers(count: u64) -> Numbers {
+    Numbers::with(
+        count,
+        |n| json!({"n": n, "parts": [{"part": "a"}, {"part": "b"}], "amount": if n % 7 == 3 { json!("oops") } else { json!(n.to_string()) }}),
+    )
 }
 
 fn chain(steps: &str) -> Arc<dyn Transformer> {
@@ -67,17 +28,6 @@ fn chain(steps: &str) -> Arc<dyn Transformer> {
         loaded.flows[0].problems
     );
     Arc::new(Chain::compile(&loaded.flows[0].flow.as_ref().unwrap().spec.transformations).unwrap())
-}
-
-fn stage(sink: Collecting) -> SinkStage {
-    SinkStage {
-        sink: Box::new(sink),
-        type_name: "test".into(),
-        batching: Batching::Sized {
-            size: 16,
-            interval: Some(Duration::from_millis(20)),
-        },
-    }
 }
 
 struct Setup {
@@ -94,35 +44,15 @@ struct Outcome {
 }
 
 async fn run(setup: Setup, main: &Collecting, control: RunControl) -> Outcome {
-    let store: Arc<dyn CheckpointStore> = Arc::new(MemoryCheckpointStore::default());
-    let flow = Flow {
-        name: "t/flow".into(),
-        source: Box::new(Numbers { count: setup.count }),
-        source_type: "numbers".into(),
-        transformer: chain(setup.steps),
-        sink: stage(main.clone()),
-        error_sink: setup
-            .error_sink
-            .map(|sink| (stage(sink), AckPolicy::AfterWrite)),
-        routes: setup.routes.into_iter().map(stage).collect(),
-        transform_workers: setup.workers,
-        channel_capacity: 32,
-        checkpoints: Some(Checkpointing {
-            store: Arc::clone(&store),
-            policy: SavePolicy {
-                interval: Duration::from_millis(5),
-                on_every_commit: true,
-            },
-            reset: false,
-        }),
-    };
-    let result = flow.run(control).await;
-    let committed = store
-        .get("t/flow", "numbers")
-        .await
-        .unwrap()
-        .and_then(|v| v["streams"]["numbers"].as_u64())
-        .unwrap_or(0);
+    let mut flow = TestFlow::new(numbers(setup.count));
+    flow.transformer = chain(setup.steps);
+    flow.sink = main.clone();
+    flow.batch = 16;
+    flow.error_sink = setup.error_sink.map(|sink| (sink, AckPolicy::AfterWrite));
+    flow.routes = setup.routes;
+    flow.workers = setup.workers;
+    flow.channel_capacity = 32;
+    let (result, committed) = flow.run(control).await;
     Outcome { result, committed }
 }
 

@@ -168,6 +168,10 @@ impl Sink for FileSink {
         let file = self.file.as_mut().expect("connected above");
         let result = async {
             file.write_all(&buffer).await?;
+            // tokio's `write_all` only starts a background write, and `sync_data` keeps that
+            // write's error for the next call: `flush` waits for it and returns its error, so
+            // a failed write (disk full, EFBIG, EIO) is never acknowledged.
+            file.flush().await?;
             file.sync_data().await
         }
         .await;

@@ -488,7 +488,18 @@ async fn connect_with_retry(
 ) -> Result<(), FlowError> {
     let mut backoff = Backoff::standard();
     loop {
-        match sink.connect().await {
+        // A stop request ends a connect in progress too: a server that never answers must not
+        // hold the first signal up (the shutdown deadline is armed only once the flow runs).
+        let attempt = tokio::select! {
+            attempt = sink.connect() => attempt,
+            _ = shutdown.cancelled() => {
+                return Err(FlowError::Connect {
+                    what: what.into(),
+                    reason: "stopped while connecting".into(),
+                });
+            }
+        };
+        match attempt {
             Ok(()) => return Ok(()),
             Err(SinkError::Fatal(reason)) => {
                 return Err(FlowError::Connect {

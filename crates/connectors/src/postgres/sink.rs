@@ -135,9 +135,12 @@ impl PostgresSink {
                     ConnectError::Settings(text) => {
                         SinkError::Fatal(format!("postgresql sink: {text}"))
                     }
+                    ConnectError::TimedOut(_) => {
+                        SinkError::Transient(format!("connecting to PostgreSQL: {error}"))
+                    }
                     ConnectError::Postgres(e) => {
                         let text = format!("connecting to PostgreSQL: {}", describe(&e));
-                        if is_transient(&e) || e.as_db_error().is_none() {
+                        if is_transient(&e) {
                             SinkError::Transient(text)
                         } else {
                             SinkError::Fatal(text)

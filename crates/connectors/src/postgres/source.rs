@@ -58,6 +58,8 @@ enum PollError {
     Settings(String),
     /// The pipeline stopped while rows were being emitted.
     Stopped,
+    /// The server did not answer in time (retried).
+    TimedOut(String),
 }
 
 impl From<tokio_postgres::Error> for PollError {
@@ -71,6 +73,9 @@ impl From<super::ConnectError> for PollError {
         match error {
             super::ConnectError::Settings(text) => PollError::Settings(text),
             super::ConnectError::Postgres(error) => PollError::Sql(error),
+            timed_out @ super::ConnectError::TimedOut(_) => {
+                PollError::TimedOut(timed_out.to_string())
+            }
         }
     }
 }
@@ -391,7 +396,7 @@ impl Source for PostgresSource {
             if context.stopping().is_cancelled() {
                 return Ok(());
             }
-            let result: Result<usize, PollError> = async {
+            let poll = async {
                 if client.as_ref().is_none_or(Client::is_closed) {
                     let connected = connect(&self.connection_string).await?;
                     connected.batch_execute("SET TIME ZONE 'UTC'").await?;
@@ -456,8 +461,13 @@ impl Source for PostgresSource {
                     }
                 }
                 Ok(read)
-            }
-            .await;
+            };
+            // A stop request ends a poll in progress, a hanging connect included; what was
+            // emitted but not written stays unacknowledged.
+            let result: Result<usize, PollError> = tokio::select! {
+                result = poll => result,
+                _ = context.stopping().cancelled() => return Ok(()),
+            };
             let wait = match result {
                 Ok(read) => {
                     failures = 0;
@@ -476,6 +486,12 @@ impl Source for PostgresSource {
                 Err(PollError::Stopped) => return Ok(()),
                 Err(PollError::Settings(text)) => {
                     return Err(SourceError::Fatal(format!("postgresql source: {text}")));
+                }
+                Err(PollError::TimedOut(reason)) => {
+                    failures += 1;
+                    let wait = (interval * 2u32.saturating_pow(failures.min(10))).min(MAX_BACKOFF);
+                    tracing::warn!(stream = %stream_name, error = %reason, retry_in = ?wait, "poll failed");
+                    wait
                 }
                 Err(PollError::Sql(error)) => {
                     failures += 1;

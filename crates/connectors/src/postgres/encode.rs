@@ -78,7 +78,15 @@ fn binary_field(
         ColumnKind::Int4 => buffer
             .put_i32(i32::try_from(as_i64(value).ok_or("an integer")?).map_err(|_| "an integer")?),
         ColumnKind::Int8 => buffer.put_i64(as_i64(value).ok_or("a bigint")?),
-        ColumnKind::Float4 => buffer.put_f32(as_f64(value).ok_or("a number")? as f32),
+        ColumnKind::Float4 => {
+            // `as f32` turns 1e39 into infinity: a value a real cannot hold is refused.
+            let wide = as_f64(value).ok_or("a number")?;
+            let narrow = wide as f32;
+            if narrow.is_infinite() && wide.is_finite() {
+                return Err("a real (at most about 3.4e38)");
+            }
+            buffer.put_f32(narrow)
+        }
         ColumnKind::Float8 => buffer.put_f64(as_f64(value).ok_or("a number")?),
         ColumnKind::Numeric => {
             let text = match value {
@@ -205,7 +213,7 @@ fn as_date(value: &Value) -> Option<NaiveDate> {
 /// Encodes a decimal number (`-12.50`, `1e3`) in PostgreSQL's binary numeric format.
 fn encode_numeric(buffer: &mut BytesMut, text: &str) -> Option<()> {
     let (negative, integer, fraction) = plain_decimal(text)?;
-    let dscale = fraction.len() as i16;
+    let dscale = i16::try_from(fraction.len()).ok()?;
     // Base-10000 digits: the integer part grouped from the right, the fraction from the left.
     let mut integer_groups = Vec::new();
     let mut end = integer.len();
@@ -223,7 +231,7 @@ fn encode_numeric(buffer: &mut BytesMut, text: &str) -> Option<()> {
         }
         fraction_groups.push(group.parse::<i16>().ok()?);
     }
-    let mut weight = integer_groups.len() as i16 - 1;
+    let mut weight = i16::try_from(integer_groups.len() as i64 - 1).ok()?;
     let mut digits: Vec<i16> = integer_groups.into_iter().chain(fraction_groups).collect();
     while digits.first() == Some(&0) {
         digits.remove(0);
@@ -235,7 +243,7 @@ fn encode_numeric(buffer: &mut BytesMut, text: &str) -> Option<()> {
     if digits.is_empty() {
         weight = 0;
     }
-    buffer.put_i16(digits.len() as i16);
+    buffer.put_i16(i16::try_from(digits.len()).ok()?);
     buffer.put_i16(weight);
     buffer.put_u16(if negative && !digits.is_empty() {
         0x4000
@@ -249,7 +257,15 @@ fn encode_numeric(buffer: &mut BytesMut, text: &str) -> Option<()> {
     Some(())
 }
 
-/// Splits a decimal (with an optional exponent) into sign, integer digits and fraction digits.
+/// Most digits PostgreSQL's `numeric` holds before the decimal point.
+const NUMERIC_INTEGER_DIGITS: i64 = 131_072;
+/// Most digits PostgreSQL's `numeric` holds after the decimal point.
+const NUMERIC_FRACTION_DIGITS: i64 = 16_383;
+
+/// Splits a decimal (with an optional exponent) into sign, integer digits and fraction digits;
+/// `None` for what is not a number or what `numeric` cannot hold. The exponent is bounded
+/// before any digit is written out (`1e2147483647` overflowed, `1e1000000000` built a 1 GB
+/// string).
 fn plain_decimal(text: &str) -> Option<(bool, String, String)> {
     let (negative, unsigned) = match text.as_bytes().first()? {
         b'-' => (true, &text[1..]),
@@ -257,7 +273,7 @@ fn plain_decimal(text: &str) -> Option<(bool, String, String)> {
         _ => (false, text),
     };
     let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i32>().ok()?),
+        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i64>().ok()?),
         None => (unsigned, 0),
     };
     let (integer, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
@@ -270,7 +286,14 @@ fn plain_decimal(text: &str) -> Option<(bool, String, String)> {
         return None;
     }
     let digits = format!("{integer}{fraction}");
-    let point = integer.len() as i32 + exponent;
+    if digits.bytes().all(|d| d == b'0') {
+        return Some((negative, "0".into(), String::new()));
+    }
+    let point = (integer.len() as i64).checked_add(exponent)?;
+    let length = digits.len() as i64;
+    if point > NUMERIC_INTEGER_DIGITS + length || point < -(NUMERIC_FRACTION_DIGITS + length) {
+        return None;
+    }
     let (integer, fraction) = if point <= 0 {
         (
             String::from("0"),
@@ -288,6 +311,11 @@ fn plain_decimal(text: &str) -> Option<(bool, String, String)> {
         )
     };
     let integer = integer.trim_start_matches('0');
+    if integer.len() as i64 > NUMERIC_INTEGER_DIGITS
+        || fraction.len() as i64 > NUMERIC_FRACTION_DIGITS
+    {
+        return None;
+    }
     Some((
         negative,
         if integer.is_empty() {
@@ -411,6 +439,40 @@ mod tests {
         assert_eq!(numeric("10000"), vec![1, 1, 0, 0, 1]);
         assert_eq!(numeric("0.0001"), vec![1, -1, 0, 4, 1]);
         assert!(encode_numeric(&mut BytesMut::new(), "abc").is_none());
+    }
+
+    #[test]
+    fn huge_exponents_are_refused_without_building_the_digits() {
+        // P2: an i32 overflow (a panic), and a 1 GB string for one value.
+        for text in [
+            "1e2147483647",
+            "1e1000000000",
+            "-1e-2147483648",
+            "1e99999999999999999999",
+        ] {
+            assert!(
+                encode_numeric(&mut BytesMut::new(), text).is_none(),
+                "{text}"
+            );
+        }
+        assert!(encode_numeric(&mut BytesMut::new(), "1e131072").is_none());
+        assert!(encode_numeric(&mut BytesMut::new(), "1e131071").is_some());
+        assert!(encode_numeric(&mut BytesMut::new(), "1e-16384").is_none());
+        assert!(encode_numeric(&mut BytesMut::new(), "1e-16383").is_some());
+        assert_eq!(numeric("0e999999999999"), vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_real_out_of_range_is_refused() {
+        // A8: 1e39 was stored as Infinity.
+        let column = Column {
+            name: "r".into(),
+            type_name: "real".into(),
+            kind: ColumnKind::Float4,
+        };
+        let mut buffer = BytesMut::new();
+        assert!(binary_row(&mut buffer, &[&column], &[Some(&json!(1e39))]).is_err());
+        assert!(binary_row(&mut buffer, &[&column], &[Some(&json!(3e38))]).is_ok());
     }
 
     #[test]

@@ -277,6 +277,11 @@ impl PostgresSink {
         units: Vec<Unit<'a>>,
         rejections: &mut Vec<Rejection>,
     ) -> Result<Vec<Unit<'a>>, SinkError> {
+        let units = if self.config.auto_create_table {
+            self.reject_unusable_names(units, rejections)
+        } else {
+            units
+        };
         let first_row = units.iter().find_map(|u| match u {
             Unit::Row { fields, .. } => Some(fields.clone().into_owned()),
             Unit::Delete { .. } => None,
@@ -334,12 +339,7 @@ impl PostgresSink {
             return Ok(units);
         }
         if self.config.auto_create_table {
-            let statements: Vec<String> = missing
-                .iter()
-                .map(|(name, value)| catalog::add_column_sql(&self.table, name, value))
-                .collect();
-            self.run_ddl(&statements).await?;
-            return Ok(units);
+            return self.add_columns(units, missing, rejections).await;
         }
         let mut kept = Vec::with_capacity(units.len());
         for unit in units {
@@ -367,6 +367,88 @@ impl PostgresSink {
                     ),
                     error_type: ErrorType::InvalidData,
                 });
+            }
+        }
+        Ok(kept)
+    }
+
+    /// With `autoCreateTable`, rejects the messages whose new fields cannot be columns, before
+    /// any DDL: one such message used to fail the whole batch, again after every restart.
+    fn reject_unusable_names<'a>(
+        &self,
+        units: Vec<Unit<'a>>,
+        rejections: &mut Vec<Rejection>,
+    ) -> Vec<Unit<'a>> {
+        let known: std::collections::HashSet<&str> =
+            self.columns.iter().map(|c| c.name.as_str()).collect();
+        let mut kept = Vec::with_capacity(units.len());
+        for unit in units {
+            let problem = match &unit {
+                Unit::Row { fields, .. } => fields
+                    .keys()
+                    .filter(|name| !known.contains(name.as_str()))
+                    .find_map(|name| column_name_problem(name).map(|p| (name.clone(), p))),
+                Unit::Delete { .. } => None,
+            };
+            match problem {
+                Some((name, problem)) => rejections.push(Rejection::new(
+                    unit.index(),
+                    format!(
+                        "field {name:?} cannot be a column of {}: {problem}",
+                        self.table.quoted()
+                    ),
+                )),
+                None => kept.push(unit),
+            }
+        }
+        kept
+    }
+
+    /// Adds the missing columns one by one. A column PostgreSQL refuses (or one past the
+    /// table's column limit) rejects the messages that carry it; the others go on.
+    async fn add_columns<'a>(
+        &mut self,
+        units: Vec<Unit<'a>>,
+        missing: Vec<(String, Value)>,
+        rejections: &mut Vec<Rejection>,
+    ) -> Result<Vec<Unit<'a>>, SinkError> {
+        let mut refused: Vec<(String, String)> = Vec::new();
+        let mut count = self.columns.len();
+        for (name, value) in &missing {
+            if count >= MAX_COLUMNS {
+                refused.push((
+                    name.clone(),
+                    format!("the table has {MAX_COLUMNS} columns, PostgreSQL's limit"),
+                ));
+                continue;
+            }
+            let statement = catalog::add_column_sql(&self.table, name, value);
+            tracing::info!(%statement, "postgresql sink: changing the table");
+            let client = self.client().await?;
+            match client.batch_execute(&statement).await {
+                Ok(()) => count += 1,
+                Err(error) if is_transient(&error) || error.code().is_none() => {
+                    return Err(sql_error("changing the table", &error));
+                }
+                Err(error) => refused.push((name.clone(), describe(&error))),
+            }
+        }
+        self.refresh_columns().await?;
+        if refused.is_empty() {
+            return Ok(units);
+        }
+        let mut kept = Vec::with_capacity(units.len());
+        for unit in units {
+            let reason = match &unit {
+                Unit::Row { fields, .. } => refused
+                    .iter()
+                    .find(|(name, _)| fields.contains_key(name))
+                    .map(|(name, reason)| format!("adding the column {name:?}: {reason}")),
+                Unit::Delete { .. } => None,
+            };
+            match reason {
+                Some(reason) => rejections.push(Rejection::new(unit.index(), reason)),
+                None => kept.push(unit),
             }
         }
         Ok(kept)
@@ -411,10 +493,16 @@ impl PostgresSink {
                     Some(found) => found,
                     None => {
                         let columns: Vec<String> = fields.keys().cloned().collect();
-                        let mut resolved: Vec<Column> = columns
-                            .iter()
-                            .map(|c| by_name[c.as_str()].clone())
-                            .collect();
+                        let Some(mut resolved) = resolve_columns(&by_name, &columns) else {
+                            rejections.push(Rejection::new(
+                                index,
+                                format!(
+                                    "table {} lacks a column of this message",
+                                    self.table.quoted()
+                                ),
+                            ));
+                            continue;
+                        };
                         let binary = resolved.iter().all(|col| col.kind != ColumnKind::Other);
                         if self.config.upsert_mode {
                             resolved.push(self.ordinal.clone());
@@ -482,10 +570,10 @@ impl PostgresSink {
         let by_name: HashMap<&str, &Column> =
             self.columns.iter().map(|c| (c.name.as_str(), c)).collect();
         let columns: Vec<String> = first.keys().cloned().collect();
-        let mut resolved: Vec<Column> = columns
-            .iter()
-            .map(|c| by_name[c.as_str()].clone())
-            .collect();
+        // A column the catalog lacks: the row-by-row path rejects that message.
+        let Some(mut resolved) = resolve_columns(&by_name, &columns) else {
+            return Ok(None);
+        };
         let binary = resolved.iter().all(|col| col.kind != ColumnKind::Other);
         if self.config.upsert_mode {
             resolved.push(self.ordinal.clone());
@@ -498,7 +586,7 @@ impl PostgresSink {
             frozen: Bytes::new(),
             rows: Vec::new(),
         };
-        let (copy, merge) = self.copy_statements(&group);
+        let (copy, merge) = self.copy_statements(&group, false);
         let mut rejections = Vec::new();
         let table = self.table.quoted();
         let upsert = self.config.upsert_mode;
@@ -560,11 +648,12 @@ impl PostgresSink {
         &mut self,
         groups: &[Group],
         parts: &[Part],
+        skip_existing: bool,
     ) -> Result<(), tokio_postgres::Error> {
-        let upsert = self.config.upsert_mode;
+        let staged = self.config.upsert_mode || skip_existing;
         let statements: Vec<(String, Option<String>)> = groups
             .iter()
-            .map(|group| self.copy_statements(group))
+            .map(|group| self.copy_statements(group, skip_existing))
             .collect();
         let soft_delete = self.config.soft_delete_column.clone();
         let conflict_key = self.config.conflict_key.clone();
@@ -578,7 +667,7 @@ impl PostgresSink {
             });
             let Some(first) = rows.next() else { continue };
             let (copy, merge) = statements[group_index].clone();
-            if upsert {
+            if staged {
                 let columns = group
                     .columns
                     .iter()
@@ -623,7 +712,12 @@ impl PostgresSink {
             }
             sink.as_mut().finish().await?;
             if let Some(merge) = merge {
-                transaction.batch_execute(&merge).await?;
+                let inserted = transaction.execute(&merge, &[]).await?;
+                if skip_existing && (inserted as usize) < count {
+                    tracing::warn!(table = %table, skipped = count - inserted as usize,
+                        "rows whose key is already in the table were skipped (written before a \
+                         restart, or a repeated key; upsertMode overwrites instead)");
+                }
                 transaction
                     .batch_execute("DROP TABLE \"__dataflow_stage\"")
                     .await?;
@@ -648,17 +742,32 @@ impl PostgresSink {
         transaction.commit().await
     }
 
-    /// The COPY statement of a group and, for upserts, the merge from the staging table.
-    fn copy_statements(&self, group: &Group) -> (String, Option<String>) {
+    /// The COPY statement of a group and, for upserts (and plain writes that skip rows already
+    /// present), the statement that moves the rows from the staging table.
+    fn copy_statements(&self, group: &Group, skip_existing: bool) -> (String, Option<String>) {
         let columns: Vec<String> = group.columns.iter().map(|c| quote(c)).collect();
         let format = if group.binary { "binary" } else { "csv" };
-        if !self.config.upsert_mode {
+        if !self.config.upsert_mode && !skip_existing {
             let copy = format!(
                 "COPY {} ({}) FROM STDIN (FORMAT {format})",
                 self.table.quoted(),
                 columns.join(", ")
             );
             return (copy, None);
+        }
+        if !self.config.upsert_mode {
+            // A replayed batch in plain mode: rows whose key is present were written before
+            // (at-least-once), so they are skipped, as the original's ON CONFLICT DO NOTHING.
+            let copy = format!(
+                "COPY \"__dataflow_stage\" ({}) FROM STDIN (FORMAT {format})",
+                columns.join(", ")
+            );
+            let insert = format!(
+                "INSERT INTO {table} ({cols}) SELECT {cols} FROM \"__dataflow_stage\" ON CONFLICT DO NOTHING",
+                table = self.table.quoted(),
+                cols = columns.join(", "),
+            );
+            return (copy, Some(insert));
         }
         let copy = format!(
             "COPY \"__dataflow_stage\" ({}, {ORDINAL}) FROM STDIN (FORMAT {format})",
@@ -730,6 +839,36 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
+/// The catalog's column of each field name, or `None` when one is missing.
+fn resolve_columns(by_name: &HashMap<&str, &Column>, names: &[String]) -> Option<Vec<Column>> {
+    names
+        .iter()
+        .map(|name| by_name.get(name.as_str()).map(|column| (*column).clone()))
+        .collect()
+}
+
+/// Column names PostgreSQL reserves for system columns.
+const SYSTEM_COLUMNS: [&str; 6] = ["tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"];
+
+/// Most columns a PostgreSQL table may have.
+const MAX_COLUMNS: usize = 1600;
+
+/// Why a field name cannot become a column (PostgreSQL would refuse it or, past 63 bytes,
+/// silently truncate it), if it cannot.
+fn column_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("an empty name")
+    } else if name.contains('\0') {
+        Some("a name with a NUL character")
+    } else if name.len() > 63 {
+        Some("a name longer than 63 bytes, which PostgreSQL truncates")
+    } else if SYSTEM_COLUMNS.contains(&name) {
+        Some("the name of a system column")
+    } else {
+        None
+    }
+}
+
 fn sql_error(what: &str, error: &tokio_postgres::Error) -> SinkError {
     let text = format!("{what}: {}", describe(error));
     if is_transient(error) {
@@ -748,6 +887,12 @@ fn is_data_error(error: &tokio_postgres::Error) -> bool {
 }
 
 impl PostgresSink {
+    /// Whether a plain-mode write failed on a key that is already in the table (SQLSTATE
+    /// 23505): rows written before, not bad data.
+    fn is_replayed_key(&self, error: &tokio_postgres::Error) -> bool {
+        !self.config.upsert_mode && error.code().is_some_and(|code| code.code() == "23505")
+    }
+
     /// What a batch failing for other than data reasons becomes; the connection is dropped so
     /// the retry starts on a fresh one (a broken connection may not know yet).
     async fn failed_batch(&mut self, error: &tokio_postgres::Error) -> SinkError {
@@ -783,12 +928,17 @@ impl Sink for PostgresSink {
         let mut rejections = Vec::new();
         let units = self.prepare(batch, &mut rejections);
         let units = self.fit_schema(units, &mut rejections).await?;
+        // Plain mode writes by COPY straight into the table; a key already present (a replay
+        // after a crash or a lost COMMIT reply) moves the batch to a staged insert that skips
+        // such rows. Only then: the fast path stays one COPY.
+        let mut skip_existing = false;
         match self.stream(&units).await {
             Ok(Some(streamed)) => {
                 rejections.extend(streamed);
                 return Ok(rejections);
             }
             Ok(None) => {}
+            Err(error) if self.is_replayed_key(&error) => skip_existing = true,
             // Some row is bad: find it below by splitting the batch.
             Err(error) if is_data_error(&error) => {}
             Err(error) => return Err(self.failed_batch(&error).await),
@@ -800,8 +950,12 @@ impl Sink for PostgresSink {
             if parts.is_empty() {
                 continue;
             }
-            match self.execute(&groups, &parts).await {
+            match self.execute(&groups, &parts, skip_existing).await {
                 Ok(()) => {}
+                Err(error) if !skip_existing && self.is_replayed_key(&error) => {
+                    skip_existing = true;
+                    pending.push(parts);
+                }
                 Err(error) if is_data_error(&error) => {
                     if parts.len() == 1 {
                         let reason = describe(&error);

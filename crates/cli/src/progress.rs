@@ -68,11 +68,12 @@ impl Progress {
         let elapsed = self.started.elapsed();
         let rate = totals.written as f64 / elapsed.as_secs_f64().max(1e-3);
         eprintln!(
-            "done in {:.2}s: read {}, written {}, errors {}, filtered {} ({:.0} msg/s)",
+            "done in {:.2}s: read {}, written {}, errors {} (skipped {}), filtered {} ({:.0} msg/s)",
             elapsed.as_secs_f64(),
             totals.read,
             totals.written,
             totals.failed,
+            totals.skipped,
             totals.filtered,
             rate
         );

@@ -8,6 +8,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use dataflow_spec::TransformErrorPolicy;
+
 use crate::classify::ErrorType;
 use crate::message::{Message, Payload, Record};
 use crate::stats::Stats;
@@ -70,6 +72,7 @@ pub struct FailureRouter {
     error_sink: Option<mpsc::Sender<Failure>>,
     state: Arc<FlowState>,
     stats: Arc<Stats>,
+    skip_transform_failures: bool,
 }
 
 impl FailureRouter {
@@ -83,7 +86,14 @@ impl FailureRouter {
             error_sink,
             state,
             stats,
+            skip_transform_failures: false,
         }
+    }
+
+    /// Sets what a transformation failure does when there is no error sink.
+    pub fn on_transform_error(mut self, policy: TransformErrorPolicy) -> Self {
+        self.skip_transform_failures = policy == TransformErrorPolicy::Skip;
+        self
     }
 
     /// The state of the flow this router serves.
@@ -119,19 +129,21 @@ impl FailureRouter {
         true
     }
 
-    /// Routes a transformation failure: to the error sink when there is one; otherwise it is
-    /// counted, logged and acknowledged (skipped), and the flow goes on. Returns false when the
-    /// flow stops.
+    /// Routes a transformation failure: to the error sink when there is one; without one it
+    /// stops the flow like any failure, unless `onTransformError: skip` has it counted, logged
+    /// and acknowledged (skipped). Returns false when the flow stops.
     pub async fn route_transform_failure(&self, failure: Failure) -> bool {
-        if self.error_sink.is_some() {
+        if self.error_sink.is_some() || !self.skip_transform_failures {
             return self.route(failure).await;
         }
         self.stats.add_failed(1);
+        self.stats.add_skipped(1);
         tracing::warn!(
             stage = %failure.stage,
             message = %failure.message.record.describe(),
             reason = %failure.reason,
-            "transformation failed; the message is skipped (configure `errors` to keep it)"
+            "transformation failed; the message is skipped (onTransformError: skip; configure \
+             `errors` to keep it)"
         );
         failure.message.ack.ack();
         true

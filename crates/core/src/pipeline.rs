@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dataflow_spec::{AckGranularity, AckPolicy, DataFlow};
+use dataflow_spec::{AckGranularity, AckPolicy, DataFlow, TransformErrorPolicy};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -86,6 +86,8 @@ pub struct Flow {
     pub routes: Vec<SinkStage>,
     /// Workers running the chain (`transformWorkers`); order is kept whatever the number.
     pub transform_workers: usize,
+    /// What a transformation failure does without an error sink (`onTransformError`).
+    pub on_transform_error: TransformErrorPolicy,
     /// Capacity of every internal channel (`channelBufferSize`).
     pub channel_capacity: usize,
     /// Checkpointing, when `checkpointPersistence` is on.
@@ -178,6 +180,7 @@ impl Flow {
             error_sink,
             routes,
             transform_workers: spec.transform_workers.clamp(1, 64) as usize,
+            on_transform_error: spec.on_transform_error,
             channel_capacity: spec.channel_buffer_size.max(1) as usize,
             checkpoints,
         })
@@ -195,6 +198,7 @@ impl Flow {
             error_sink,
             mut routes,
             transform_workers,
+            on_transform_error,
             channel_capacity,
             checkpoints,
         } = self;
@@ -268,7 +272,8 @@ impl Flow {
                 FailureRouter::new(Some(failure_tx), Arc::clone(&state), Arc::clone(&stats))
             }
             None => FailureRouter::new(None, Arc::clone(&state), Arc::clone(&stats)),
-        };
+        }
+        .on_transform_error(on_transform_error);
 
         let tracker = PositionTracker::new();
         let stop_reading = CancellationToken::new();

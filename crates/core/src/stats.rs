@@ -9,6 +9,7 @@ pub struct Stats {
     written: AtomicU64,
     failed: AtomicU64,
     filtered: AtomicU64,
+    skipped: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -22,6 +23,9 @@ pub struct StatsSnapshot {
     pub failed: u64,
     /// Messages a transformation dropped.
     pub filtered: u64,
+    /// Messages a transformation failed on, skipped by `onTransformError: skip` (also counted
+    /// in `failed`).
+    pub skipped: u64,
 }
 
 impl Stats {
@@ -41,6 +45,10 @@ impl Stats {
     pub fn add_filtered(&self, n: u64) {
         self.filtered.fetch_add(n, Ordering::Relaxed);
     }
+    /// Counts failed messages skipped by `onTransformError: skip`.
+    pub fn add_skipped(&self, n: u64) {
+        self.skipped.fetch_add(n, Ordering::Relaxed);
+    }
     /// The current totals.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -48,6 +56,7 @@ impl Stats {
             written: self.written.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             filtered: self.filtered.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
         }
     }
 }

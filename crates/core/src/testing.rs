@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dataflow_spec::AckPolicy;
+use dataflow_spec::{AckPolicy, TransformErrorPolicy};
 use serde_json::{Value, json};
 
 use crate::batch::Batching;
@@ -176,6 +176,8 @@ pub struct TestFlow {
     pub routes: Vec<Collecting>,
     /// `transformWorkers`.
     pub workers: usize,
+    /// `onTransformError`.
+    pub on_transform_error: TransformErrorPolicy,
     /// Main sink batch size.
     pub batch: usize,
     /// `channelBufferSize`.
@@ -194,6 +196,7 @@ impl TestFlow {
             error_sink: None,
             routes: Vec::new(),
             workers: 1,
+            on_transform_error: TransformErrorPolicy::Stop,
             batch: 10,
             channel_capacity: 16,
             store: Arc::new(MemoryCheckpointStore::default()),
@@ -218,6 +221,7 @@ impl TestFlow {
                 .map(|sink| sink_stage(sink, 16))
                 .collect(),
             transform_workers: self.workers,
+            on_transform_error: self.on_transform_error,
             channel_capacity: self.channel_capacity,
             checkpoints: Some(Checkpointing {
                 store: Arc::clone(&store),

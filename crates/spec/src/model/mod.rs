@@ -151,6 +151,11 @@ pub struct DataFlowSpec {
     /// Capacity of every internal channel (default 100).
     #[serde(default = "default_channel_buffer")]
     pub channel_buffer_size: u32,
+    /// What a transformation failure does when no error sink is configured: `stop` (default)
+    /// stops the flow naming the message, as a sink failure does; `skip` counts, logs and
+    /// acknowledges it (the original's behaviour). With an error sink it goes there either way.
+    #[serde(default)]
+    pub on_transform_error: TransformErrorPolicy,
     /// Parallel transformation workers, 1..64 (default 1); order is restored.
     #[serde(default = "default_one")]
     pub transform_workers: u32,
@@ -347,6 +352,17 @@ pub struct ErrorSinkSpec {
     /// `afterWrite` (default), `never` or `afterMainSinkSuccess`.
     #[serde(default)]
     pub ack_policy: AckPolicy,
+}
+
+/// What a transformation failure does without an error sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransformErrorPolicy {
+    /// Stop the flow naming the message; nothing after it is acknowledged (default).
+    #[default]
+    Stop,
+    /// Count, log and acknowledge the message: it is skipped.
+    Skip,
 }
 
 /// When source positions are committed.

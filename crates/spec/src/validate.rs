@@ -68,6 +68,36 @@ impl Rules {
         self.problems.push(Problem::warning(path, message));
     }
 
+    /// Refuses `librdkafkaOptions` keys the delivery guarantee depends on: `(key, what)` pairs,
+    /// where `what` is the setting to use instead or the only value allowed.
+    fn delivery_options(
+        &mut self,
+        path: &str,
+        options: &std::collections::BTreeMap<String, String>,
+        guarded: &[(&str, &str)],
+        why: &str,
+    ) {
+        for (key, instead) in guarded {
+            let Some(value) = options.get(*key) else {
+                continue;
+            };
+            let options_path = field(path, "librdkafkaOptions");
+            if *instead == "false" {
+                if value != "false" {
+                    self.error(
+                        field(&options_path, key),
+                        format!("{key} must stay false: {why} (at-least-once)"),
+                    );
+                }
+            } else {
+                self.error(
+                    field(&options_path, key),
+                    format!("set {instead} instead of {key} in librdkafkaOptions: {why}"),
+                );
+            }
+        }
+    }
+
     /// "X or XSecretRef is required".
     fn required(
         &mut self,
@@ -181,6 +211,24 @@ impl Rules {
                         );
                     }
                 }
+                self.delivery_options(
+                    path,
+                    &c.connection.librdkafka_options,
+                    &[("enable.auto.offset.store", "false")],
+                    "the source stores an offset only once every message read before it is written",
+                );
+                if c.connection
+                    .librdkafka_options
+                    .get("enable.auto.commit")
+                    .map(String::as_str)
+                    == Some("false")
+                {
+                    self.warning(
+                        field(path, "librdkafkaOptions"),
+                        "enable.auto.commit: false commits offsets only when the flow stops (and on \
+                         rebalance): a crash re-reads everything since the start",
+                    );
+                }
                 if c.consumer_group.trim().is_empty() && c.consumer_group_secret_ref.is_none() {
                     self.error(
                         field(path, "consumerGroup"),
@@ -264,6 +312,23 @@ impl Rules {
             SinkSpec::Kafka(c) => {
                 self.kafka_connection(path, &c.connection);
                 self.kafka_encoding(path, &c.encoding);
+                self.delivery_options(
+                    path,
+                    &c.connection.librdkafka_options,
+                    &[
+                        ("acks", "requiredAcks"),
+                        ("request.required.acks", "requiredAcks"),
+                        ("enable.idempotence", "idempotent"),
+                    ],
+                    "they decide when a message counts as written",
+                );
+                if c.required_acks != RequiredAcks::All {
+                    self.warning(
+                        field(path, "requiredAcks"),
+                        "requiredAcks below all acknowledges a message before every in-sync \
+                         replica has it: a broker failure can lose acknowledged messages",
+                    );
+                }
                 if c.idempotent && c.required_acks != RequiredAcks::All {
                     self.error(
                         field(path, "requiredAcks"),

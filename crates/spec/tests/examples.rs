@@ -290,3 +290,59 @@ fn route_sinks_resolve_secrets_like_any_sink() {
     );
     assert_eq!(sink.connection.table.as_deref(), Some("errors_by_level"));
 }
+
+fn problems_of(text: &str) -> Vec<String> {
+    let loaded = load_text(text);
+    loaded
+        .problems
+        .iter()
+        .chain(loaded.flows.iter().flat_map(|f| f.problems.iter()))
+        .map(|p| p.to_string())
+        .collect()
+}
+
+#[test]
+fn librdkafka_options_cannot_weaken_delivery() {
+    // D2: enable.auto.offset.store turned the source at-most-once; acks and enable.idempotence
+    // could override the sink's guarantee.
+    let source = "source:\n  type: kafka\n  config: {brokers: [b:9092], topic: t, consumerGroup: g, librdkafkaOptions: {enable.auto.offset.store: \"true\"}}\nsink: {type: stdout}\n";
+    let errors = errors_of(&load_text(source));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("librdkafkaOptions.enable.auto.offset.store")
+                && e.contains("must stay false")),
+        "{errors:?}"
+    );
+    let sink = "source: {type: stdin}\nsink:\n  type: kafka\n  config: {brokers: [b:9092], topic: t, librdkafkaOptions: {acks: \"0\", enable.idempotence: \"false\"}}\n";
+    let errors = errors_of(&load_text(sink));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("librdkafkaOptions.acks") && e.contains("set requiredAcks instead")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("librdkafkaOptions.enable.idempotence")
+                && e.contains("set idempotent instead")),
+        "{errors:?}"
+    );
+    // Other options pass through.
+    let fine = "source:\n  type: kafka\n  config: {brokers: [b:9092], topic: t, consumerGroup: g, librdkafkaOptions: {session.timeout.ms: \"6000\", enable.auto.offset.store: \"false\"}}\nsink: {type: stdout}\n";
+    assert!(errors_of(&load_text(fine)).is_empty());
+}
+
+#[test]
+fn required_acks_below_all_is_a_warning() {
+    let text = "source: {type: stdin}\nsink:\n  type: kafka\n  config: {brokers: [b:9092], topic: t, requiredAcks: local, idempotent: false}\n";
+    assert!(errors_of(&load_text(text)).is_empty());
+    let problems = problems_of(text);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("spec.sink.config.requiredAcks") && p.contains("can lose")),
+        "{problems:?}"
+    );
+}

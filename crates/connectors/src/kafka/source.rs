@@ -132,10 +132,12 @@ impl KafkaSource {
                 client.set(key, value.to_string());
             }
         }
-        // The pass-through options win over everything set here.
+        // The pass-through options win over everything set here but the offset store, which
+        // at-least-once depends on (validation refuses to change it too).
         for (key, value) in &config.connection.librdkafka_options {
             client.set(key, value);
         }
+        client.set("enable.auto.offset.store", "false");
         let context = WatchedContext::default();
         let watch = context.watch.clone();
         let consumer: StreamConsumer<WatchedContext> = client

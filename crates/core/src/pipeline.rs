@@ -166,6 +166,7 @@ impl Flow {
                 policy: SavePolicy {
                     interval,
                     on_every_commit: spec.checkpoint_sync_on_ack || per_message,
+                    give_up_after: crate::checkpoint::DEFAULT_GIVE_UP_AFTER,
                 },
                 reset: spec.checkpoint_reset,
             }),
@@ -204,6 +205,9 @@ impl Flow {
         } = self;
         let stats = Arc::clone(&control.stats);
         let state = Arc::new(FlowState::default());
+        if let Some(checkpointing) = &checkpoints {
+            checkpointing.store.claim(&name).await?;
+        }
 
         connect_with_retry(
             &mut *sink.sink,
@@ -380,14 +384,23 @@ impl Flow {
 
         let saver_stop = CancellationToken::new();
         let saver = checkpoints.map(|checkpointing| {
-            tokio::spawn(run_saver(
+            let saving = run_saver(
                 checkpointing.store,
                 name.clone(),
                 source_type.clone(),
                 tracker.clone(),
                 checkpointing.policy,
                 saver_stop.clone(),
-            ))
+            );
+            // Saves that keep failing stop the flow at once, not at exit.
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                let result = saving.await;
+                if let Err(error) = &result {
+                    state.fail(error.to_string());
+                }
+                result
+            })
         });
 
         let mut source_task = source_task;

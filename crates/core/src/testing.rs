@@ -228,6 +228,7 @@ impl TestFlow {
                 policy: SavePolicy {
                     interval: Duration::from_millis(5),
                     on_every_commit: true,
+                    give_up_after: crate::checkpoint::DEFAULT_GIVE_UP_AFTER,
                 },
                 reset: false,
             }),

@@ -19,6 +19,7 @@ pub fn validate(flow: &DataFlow) -> Vec<Problem> {
             format!("expected {API_VERSION:?}, found {:?}", flow.api_version),
         );
     }
+    rules.names(flow);
     rules.source(&spec.source, "spec.source.config");
     rules.sink(&spec.sink, "spec.sink.config");
     if let Some(errors) = &spec.errors {
@@ -50,6 +51,23 @@ fn field(path: &str, name: &str) -> String {
 
 fn is_set(value: &Option<String>) -> bool {
     value.as_deref().is_some_and(|v| !v.trim().is_empty())
+}
+
+/// A DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
+pub fn is_dns_label(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    !text.is_empty()
+        && text.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+/// A DNS-1123 subdomain: labels joined by dots, at most 253 characters.
+pub fn is_dns_subdomain(text: &str) -> bool {
+    text.len() <= 253 && text.split('.').all(is_dns_label)
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`, the SQL identifiers the original accepts.
@@ -671,6 +689,34 @@ impl Rules {
         route_sinks
     }
 
+    /// Names as Kubernetes accepts them (DNS-1123): besides being valid in a cluster, this
+    /// keeps `<namespace>_<name>` checkpoint file names apart (`team/a_b` and `team_a/b` were
+    /// the same file, and the second flow silently skipped its input).
+    fn names(&mut self, flow: &DataFlow) {
+        if let Some(name) = &flow.metadata.name
+            && !is_dns_subdomain(name)
+        {
+            self.error(
+                "metadata.name",
+                format!(
+                    "{name:?} is not a valid name: lowercase letters, digits, '-' and '.', \
+                         starting and ending with a letter or digit, at most 253 characters"
+                ),
+            );
+        }
+        if let Some(namespace) = &flow.metadata.namespace
+            && !(is_dns_label(namespace))
+        {
+            self.error(
+                "metadata.namespace",
+                format!(
+                    "{namespace:?} is not a valid namespace: lowercase letters, digits and \
+                         '-', starting and ending with a letter or digit, at most 63 characters"
+                ),
+            );
+        }
+    }
+
     fn top_level(&mut self, spec: &DataFlowSpec) {
         if spec.replicas > 1 && !matches!(spec.source, SourceSpec::Kafka(_)) {
             self.error(
@@ -836,6 +882,17 @@ impl Rules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubernetes_names() {
+        assert!(is_dns_subdomain("orders-copy.v2"));
+        assert!(is_dns_label("team-a"));
+        for bad in ["a_b", "Orders", "-a", "a-", "", "a..b"] {
+            assert!(!is_dns_subdomain(bad), "{bad}");
+        }
+        assert!(!is_dns_label("a.b"));
+        assert!(!is_dns_label(&"a".repeat(64)));
+    }
 
     #[test]
     fn identifiers() {

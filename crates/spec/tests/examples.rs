@@ -346,3 +346,22 @@ fn required_acks_below_all_is_a_warning() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn names_follow_kubernetes_so_checkpoint_files_cannot_collide() {
+    // A12: `team/a_b` and `team_a/b` shared the checkpoint file `team_a_b.json`.
+    let text = "apiVersion: dataflow.dataflow.io/v1\nkind: DataFlow\nmetadata: {name: a_b, namespace: team_a}\nspec:\n  source: {type: stdin}\n  sink: {type: stdout}\n";
+    let errors = errors_of(&load_text(text));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("metadata.name") && e.contains("not a valid name")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("metadata.namespace") && e.contains("not a valid namespace")),
+        "{errors:?}"
+    );
+}

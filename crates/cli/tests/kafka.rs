@@ -573,3 +573,52 @@ fn kafka_to_kafka_keeps_keys_headers_and_the_exact_payload_bytes() {
         assert_eq!(body, payload(n), "the payload's bytes are unchanged");
     }
 }
+
+#[test]
+fn a_tombstone_becomes_a_delete_through_debezium_unwrap() {
+    // S4: a null value was rejected at the source as invalid JSON, so
+    // inferDeleteFromTombstone never saw a real tombstone.
+    let topic = create_topic(1);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", BROKERS)
+        .create()
+        .unwrap();
+    for id in 1..=3 {
+        let event = format!(r#"{{"op":"c","before":null,"after":{{"id":{id},"name":"n{id}"}}}}"#);
+        let key = format!(r#"{{"id":{id}}}"#);
+        producer
+            .send(BaseRecord::to(&topic).key(&key).payload(&event))
+            .unwrap();
+    }
+    // A tombstone (no value at all) for row 3, as Debezium writes after a delete.
+    producer
+        .send(BaseRecord::<str, str>::to(&topic).key(r#"{"id":3}"#))
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!(
+            "source:\n  type: kafka\n  config: {{brokers: [\"{BROKERS}\"], topic: {topic}, consumerGroup: g-{topic}, librdkafkaOptions: {FAST_JOIN}}}\n\
+             transformations:\n  - type: debeziumUnwrap\n    config: {{inferDeleteFromTombstone: true}}\n  - type: insertField\n    config: {{fields: {{op: \"${{metadata.operation}}\"}}}}\n\
+             sink: {{type: file, config: {{path: out.jsonl, batchSize: 1}}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
+    wait_until(Duration::from_secs(90), || json_lines(&out).len() >= 4);
+    stop(&mut running);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(
+        lines[3],
+        serde_json::json!({"id": 3, "op": "delete"}),
+        "{lines:?}"
+    );
+    assert!(
+        lines[..3].iter().all(|line| line["op"] == "insert"),
+        "{lines:?}"
+    );
+}

@@ -596,9 +596,8 @@ fn debezium_tombstones_snapshots_and_fields() {
 
     // A tombstone is dropped by default…
     let plain = chain("  - type: debeziumUnwrap\n");
-    let mut tombstone = Record::json(json!(null));
-    tombstone.payload = Payload::Bytes(bytes::Bytes::new());
-    assert!(run_record(&plain, tombstone).is_empty());
+    // (The Kafka source emits a null value as a null JSON payload.)
+    assert!(run_record(&plain, Record::json(json!(null))).is_empty());
     // …or becomes a delete of the key's row.
     let infer = chain("  - type: debeziumUnwrap\n    config: {inferDeleteFromTombstone: true}\n");
     let mut tombstone = Record::json(json!(null));
@@ -614,8 +613,25 @@ fn debezium_tombstones_snapshots_and_fields() {
     assert_eq!(record.payload, Payload::Json(json!({"id": 9})));
     assert_eq!(record.metadata["operation"], "delete");
     assert_eq!(record.metadata["id"], 9);
-    // A tombstone without a usable key is dropped, not an error.
-    assert!(run_record(&infer, Record::json(json!(null))).is_empty());
+    // A tombstone without a usable key is a failure, not a silent drop (S6).
+    let failed = run_record(&infer, Record::json(json!(null)));
+    assert!(
+        failed[0]
+            .as_str()
+            .unwrap()
+            .contains("a tombstone needs a JSON object key"),
+        "{failed:?}"
+    );
+    let mut keyed_by_text = Record::json(json!(null));
+    keyed_by_text
+        .metadata
+        .insert("key".into(), json!("plain-text-key"));
+    assert!(
+        run_record(&infer, keyed_by_text)[0]
+            .as_str()
+            .unwrap()
+            .starts_with("FAILED")
+    );
 
     let bad = run(
         "  - type: debeziumUnwrap\n",

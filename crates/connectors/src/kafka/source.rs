@@ -60,7 +60,8 @@ struct Decoder {
 /// A record copied out of librdkafka, bound to the token of its offset.
 struct Fetched {
     origin: Origin,
-    value: Bytes,
+    /// The value; `None` for a tombstone (a null value, as compaction and Debezium use).
+    value: Option<Bytes>,
     token: AckToken,
 }
 
@@ -176,7 +177,7 @@ impl KafkaSource {
                 millis: message.timestamp().to_millis(),
                 headers,
             },
-            value: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
+            value: message.payload().map(Bytes::copy_from_slice),
             token,
         }
     }
@@ -294,12 +295,17 @@ impl Decoder {
             for fetched in chunk {
                 // JSON decodes without an await: building the Avro path's future for every
                 // record cost a copy of its state each time.
-                let decoded = match &self.avro {
-                    None => self.decode_json(fetched.value),
-                    Some(avro) => match Self::decode_avro(avro, fetched.value, &context).await {
-                        Some(decoded) => decoded,
-                        None => return Ok(()),
-                    },
+                let decoded = match (&self.avro, fetched.value) {
+                    // A tombstone goes on as a null payload (`debeziumUnwrap` turns it into a
+                    // delete); it used to be rejected as invalid JSON.
+                    (_, None) => Ok(Payload::Json(Value::Null)),
+                    (None, Some(value)) => self.decode_json(value),
+                    (Some(avro), Some(value)) => {
+                        match Self::decode_avro(avro, value, &context).await {
+                            Some(decoded) => decoded,
+                            None => return Ok(()),
+                        }
+                    }
                 };
                 match decoded {
                     Ok(payload) => {

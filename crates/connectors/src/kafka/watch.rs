@@ -20,6 +20,12 @@ pub(super) fn needs_new_settings(error: &KafkaError) -> bool {
                 | RDKafkaErrorCode::SaslAuthenticationFailed
                 | RDKafkaErrorCode::SSL
                 | RDKafkaErrorCode::Fatal
+                // A missing ACL is a settings error: as a per-message rejection it sent every
+                // message to the error sink and committed its position (S5).
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::GroupAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
         )
     )
 }
@@ -102,6 +108,24 @@ impl ConsumerContext for WatchedContext {}
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn authorization_failures_need_new_settings_not_the_error_sink() {
+        // S5: a missing write ACL was a per-message rejection.
+        for code in [
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::GroupAuthorizationFailed,
+            RDKafkaErrorCode::ClusterAuthorizationFailed,
+        ] {
+            assert!(
+                needs_new_settings(&KafkaError::MessageProduction(code)),
+                "{code:?}"
+            );
+        }
+        assert!(!needs_new_settings(&KafkaError::MessageProduction(
+            RDKafkaErrorCode::MessageSizeTooLarge
+        )));
+    }
 
     #[test]
     fn only_settings_errors_are_raised() {

@@ -41,9 +41,11 @@ fn envelope(root: &Value) -> Option<&Map<String, Value>> {
 }
 
 impl DebeziumUnwrap {
-    fn tombstone(&self, record: &mut Record) -> Effect {
+    /// A tombstone: dropped, or with `inferDeleteFromTombstone` the delete of its key's row. A
+    /// key that names no row is a failure (the delete would otherwise be lost unseen).
+    fn tombstone(&self, record: &mut Record) -> Result<Effect, String> {
         if !self.config.infer_delete_from_tombstone {
-            return Effect::Drop;
+            return Ok(Effect::Drop);
         }
         let key = record.metadata.get("key").and_then(|key| match key {
             Value::String(text) => serde_json::from_str::<Value>(text).ok(),
@@ -58,10 +60,14 @@ impl DebeziumUnwrap {
                 }
                 None => object,
             },
-            _ => return Effect::Drop, // no usable key: nothing to delete
+            _ => {
+                return Err(
+                    "a tombstone needs a JSON object key (metadata.key) to infer the delete".into(),
+                );
+            }
         };
         self.finish(record, row, "delete", "d", None);
-        Effect::Keep
+        Ok(Effect::Keep)
     }
 
     fn finish(
@@ -106,7 +112,7 @@ impl DebeziumUnwrap {
 impl Transformation for DebeziumUnwrap {
     fn apply(&self, record: &mut Record) -> Result<Effect, String> {
         if is_tombstone(&record.payload) {
-            return Ok(self.tombstone(record));
+            return self.tombstone(record);
         }
         let Payload::Json(root) = &record.payload else {
             return Err("debeziumUnwrap needs a JSON payload".into());

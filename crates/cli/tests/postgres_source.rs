@@ -244,3 +244,98 @@ fn a_custom_query_with_its_own_columns_is_polled_until_stopped() {
         "{state}"
     );
 }
+
+fn once_to_file(dir: &std::path::Path, source_config: &str) -> Vec<Value> {
+    std::fs::write(
+        dir.join("flow.yaml"),
+        format!("source:\n  type: postgresql\n  config: {{connectionString: \"{CONNECTION}\", {source_config}}}\nsink: {{type: file, config: {{path: out.jsonl}}}}\n"),
+    )
+    .unwrap();
+    let output = run(dir, &["run", "flow.yaml", "--once"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    lines(&dir.join("out.jsonl"))
+}
+
+#[test]
+fn pages_by_change_time_alone_keep_rows_sharing_a_time() {
+    // S2b: 150 rows of one statement share their change time; pages of 100 by change time
+    // alone read 100 and skipped the other 50 for good.
+    let schema = Schema::new("pages");
+    let s = &schema.0;
+    psql(&format!(
+        "CREATE TABLE {s}.events (code int, updated_at timestamptz NOT NULL DEFAULT now() - interval '1 minute');
+         INSERT INTO {s}.events (code) SELECT g FROM generate_series(1, 150) g;
+         INSERT INTO {s}.events (code, updated_at) SELECT g, now() - interval '30 seconds' FROM generate_series(151, 160) g"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let rows = once_to_file(
+        dir.path(),
+        &format!("table: {s}.events, readBatchSize: 100"),
+    );
+    let mut codes: Vec<i64> = rows.iter().map(|r| r["code"].as_i64().unwrap()).collect();
+    codes.sort();
+    assert_eq!(codes, (1..=160).collect::<Vec<_>>());
+    // A second run reads nothing again.
+    assert_eq!(
+        once_to_file(
+            dir.path(),
+            &format!("table: {s}.events, readBatchSize: 100")
+        )
+        .len(),
+        160
+    );
+}
+
+#[test]
+fn a_row_committed_after_a_later_row_is_read_within_the_safety_lag() {
+    // S2a: writer A starts first and commits last; a poll between the two commits moved the
+    // position past A's row, which was then never read.
+    let schema = Schema::new("lag");
+    let s = &schema.0;
+    psql(&format!(
+        "CREATE TABLE {s}.orders (id serial PRIMARY KEY, v text, created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now())"
+    ));
+    let mut slow = std::process::Command::new("psql")
+        .args([
+            CONNECTION,
+            "-X",
+            "-q",
+            "-c",
+            &format!(
+                "BEGIN; INSERT INTO {s}.orders (v) VALUES ('slow'); SELECT pg_sleep(1.5); COMMIT;"
+            ),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    psql(&format!("INSERT INTO {s}.orders (v) VALUES ('fast')"));
+    let dir = tempfile::tempdir().unwrap();
+    let rows = once_to_file(dir.path(), &format!("table: {s}.orders, pollSafetyLag: 3s"));
+    slow.wait().unwrap();
+    let mut values: Vec<&str> = rows.iter().map(|r| r["v"].as_str().unwrap()).collect();
+    values.sort();
+    assert_eq!(values, vec!["fast", "slow"]);
+}
+
+#[test]
+fn a_null_order_by_value_does_not_wedge_the_poll() {
+    // W3: the NULL went back as the text "null" and every later poll failed with 22P02.
+    let schema = Schema::new("nullorder");
+    let s = &schema.0;
+    psql(&format!(
+        "CREATE TABLE {s}.t (id int, updated_at timestamp);
+         INSERT INTO {s}.t VALUES (1, '2026-01-01'), (NULL, '2026-01-02'), (3, '2026-01-03')"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let rows = once_to_file(dir.path(), &format!("table: {s}.t"));
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    psql(&format!("INSERT INTO {s}.t VALUES (4, '2026-01-04')"));
+    let rows = once_to_file(dir.path(), &format!("table: {s}.t"));
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows[3]["id"], 4);
+}

@@ -256,6 +256,7 @@ impl Rules {
             }
             SourceSpec::Postgresql(c) => {
                 self.database_connection(path, &c.connection, Table::OrQuery(&c.query));
+                self.duration(path, "pollSafetyLag", &Some(c.poll_safety_lag.clone()));
                 self.polling(
                     path,
                     c.poll_interval,

@@ -1,6 +1,12 @@
 //! The PostgreSQL polling source: reads rows changed after the last position, ordered by
 //! `(changeTrackingColumn, orderByColumn)`, with values bound as parameters. The position of a
 //! row is that pair (original-behaviour §4.6), committed through the checkpoint store.
+//!
+//! What polling can and cannot see: rows are streamed as the server sends them (never a whole
+//! poll in memory); rows whose change time is within `pollSafetyLag` of now wait for a later
+//! poll, so a transaction committing after a later one is still read if it commits within the
+//! lag; paging by change time alone ends each page at the end of its last change time, so rows
+//! sharing a time are never split across pages; a NULL order-by value does not move the cursor.
 
 use std::time::Duration;
 
@@ -9,8 +15,9 @@ use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use dataflow_core::{Payload, Position, Record, Source, SourceContext, SourceError};
 use dataflow_spec::PostgresSourceConfig;
+use futures_util::TryStreamExt;
 use serde_json::{Map, Number, Value, json};
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
 use super::{TableName, connect, describe, quote};
@@ -24,6 +31,8 @@ pub struct PostgresSource {
     connection_string: String,
     table: Option<TableName>,
     once: bool,
+    /// `pollSafetyLag` in seconds.
+    lag_seconds: f64,
 }
 
 /// The read position: the last change time and order-by value seen.
@@ -86,6 +95,8 @@ struct Plan {
     /// Whether the rows are filtered by change time / order value (else the query runs as is).
     uses_change_time: bool,
     uses_order_by: bool,
+    /// Whether the statement takes the safety lag (seconds) as its last parameter.
+    lagged: bool,
     /// For each selected column: its name and how to turn it into JSON.
     columns: Vec<(String, Decode)>,
     /// The change-tracking expression is selected after the columns: as `timestamptz` when it is
@@ -151,11 +162,14 @@ impl PostgresSource {
         if table.is_none() && config.query.is_none() {
             return Err("postgresql source: table or query is required".into());
         }
+        let lag = dataflow_spec::duration::parse_go_duration(&config.poll_safety_lag)
+            .map_err(|e| format!("postgresql source: pollSafetyLag {e}"))?;
         Ok(PostgresSource {
             config,
             connection_string,
             table,
             once,
+            lag_seconds: lag.as_secs_f64(),
         })
     }
 
@@ -245,38 +259,100 @@ impl PostgresSource {
         );
         let order_expression = format!("__dataflow_src.{}", quote(&order));
         // Values are parameters (text cast to the column types); NULL = not known yet.
+        let mut count = 0;
+        let mut parameter = || {
+            count += 1;
+            format!("${count}")
+        };
+        let change_param = uses_change_time.then(&mut parameter);
+        let order_param = uses_order_by.then(&mut parameter);
+        let lagged = uses_change_time && change_is_time && self.lag_seconds > 0.0;
+        let lag_param = lagged.then(&mut parameter);
+        let mut conditions = Vec::new();
+        match (&change_param, &order_param) {
+            (Some(c), Some(o)) => conditions.push(format!(
+                "(({c}::text IS NULL AND {o}::text IS NULL) \
+                 OR ({o}::text IS NULL AND {change_expression} > {c}::text::{change_type}) \
+                 OR ({c}::text IS NULL AND {order_expression} > {o}::text::{order_type}) \
+                 OR (({change_expression}, {order_expression}) > ({c}::text::{change_type}, {o}::text::{order_type})))"
+            )),
+            (Some(c), None) => conditions.push(format!(
+                "({c}::text IS NULL OR {change_expression} > {c}::text::{change_type})"
+            )),
+            (None, Some(o)) => conditions.push(format!(
+                "({o}::text IS NULL OR {order_expression} > {o}::text::{order_type})"
+            )),
+            (None, None) => {}
+        }
+        if let Some(lag) = &lag_param {
+            // Rows changed within the lag wait: a slower transaction may still commit a row
+            // with an earlier change time (S2a).
+            conditions.push(format!(
+                "({change_expression} IS NULL OR {change_expression} <= now() - make_interval(secs => {lag}::float8))"
+            ));
+        }
+        let paged = self.config.read_batch_size > 0 && (uses_change_time || uses_order_by);
+        if paged && uses_change_time && !uses_order_by {
+            // Paging by change time alone: the page runs to the end of the change time of its
+            // last row, or rows sharing that time would be skipped by the next page (S2b).
+            let page_end = format!(
+                "SELECT {change_expression} FROM ({base}) AS __dataflow_src WHERE {} \
+                 ORDER BY 1 OFFSET {} LIMIT 1",
+                conditions.join(" AND "),
+                self.config.read_batch_size - 1
+            );
+            conditions.push(format!(
+                "COALESCE({change_expression} <= ({page_end}), true)"
+            ));
+        }
+        if !conditions.is_empty() {
+            sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
+        }
         match (uses_change_time, uses_order_by) {
-            (true, true) => {
-                let (c, o) = (format!("$1::text::{change_type}"), format!("$2::text::{order_type}"));
-                sql.push_str(&format!(
-                    " WHERE ($1::text IS NULL AND $2::text IS NULL) \
-                     OR ($2::text IS NULL AND {change_expression} > {c}) \
-                     OR ($1::text IS NULL AND {order_expression} > {o}) \
-                     OR (({change_expression}, {order_expression}) > ({c}, {o})) \
-                     ORDER BY {change_expression}, {order_expression}"
-                ))
-            }
-            (true, false) => sql.push_str(&format!(
-                " WHERE $1::text IS NULL OR {change_expression} > $1::text::{change_type} ORDER BY {change_expression}"
+            (true, true) => sql.push_str(&format!(
+                " ORDER BY {change_expression}, {order_expression}"
             )),
-            (false, true) => sql.push_str(&format!(
-                " WHERE $1::text IS NULL OR {order_expression} > $1::text::{order_type} ORDER BY {order_expression}"
-            )),
+            (true, false) => sql.push_str(&format!(" ORDER BY {change_expression}")),
+            (false, true) => sql.push_str(&format!(" ORDER BY {order_expression}")),
             (false, false) => {}
         }
-        if self.config.read_batch_size > 0 && (uses_change_time || uses_order_by) {
+        if paged && uses_order_by {
             sql.push_str(&format!(" LIMIT {}", self.config.read_batch_size));
         }
         Ok(Plan {
             sql,
             uses_change_time,
             uses_order_by,
+            lagged,
             columns: columns
                 .iter()
                 .map(|(name, ty)| (name.clone(), decode_of(ty)))
                 .collect(),
             change_is_time,
         })
+    }
+
+    /// Whether rows after `cursor` exist that the safety lag still holds back.
+    async fn rows_within_lag(
+        &self,
+        client: &Client,
+        plan: &Plan,
+        cursor: &Cursor,
+    ) -> Result<bool, tokio_postgres::Error> {
+        let change = cursor.change_time.clone();
+        let order = cursor.order_by.as_ref().map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+        let no_lag = 0.0f64;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&change];
+        if plan.uses_order_by {
+            params.push(&order);
+        }
+        params.push(&no_lag);
+        let rows = client.query_raw(&plan.sql, params).await?;
+        let mut rows = std::pin::pin!(rows);
+        Ok(rows.try_next().await?.is_some())
     }
 
     fn row_to_json(plan: &Plan, row: &Row) -> Result<Map<String, Value>, tokio_postgres::Error> {
@@ -422,15 +498,25 @@ impl Source for PostgresSource {
                     } else {
                         None
                     };
-                    let rows = match (plan.uses_change_time, plan.uses_order_by) {
-                        (true, true) => client.query(&plan.sql, &[&change, &order]).await?,
-                        (true, false) => client.query(&plan.sql, &[&change]).await?,
-                        (false, true) => client.query(&plan.sql, &[&order]).await?,
-                        (false, false) => client.query(&plan.sql, &[]).await?,
-                    };
-                    let count = rows.len();
-                    for row in &rows {
-                        let object = Self::row_to_json(plan, row)?;
+                    let lag = self.lag_seconds;
+                    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(3);
+                    if plan.uses_change_time {
+                        params.push(&change);
+                    }
+                    if plan.uses_order_by {
+                        params.push(&order);
+                    }
+                    if plan.lagged {
+                        params.push(&lag);
+                    }
+                    // Streamed as the server sends them (U2: a whole poll, with the default
+                    // `readBatchSize: 0` a whole table, was loaded before the first emit).
+                    let rows = client.query_raw(&plan.sql, params).await?;
+                    let mut rows = std::pin::pin!(rows);
+                    let mut count = 0;
+                    while let Some(row) = rows.try_next().await? {
+                        count += 1;
+                        let object = Self::row_to_json(plan, &row)?;
                         if plan.uses_change_time {
                             let at = plan.columns.len();
                             let change = if plan.change_is_time {
@@ -445,7 +531,17 @@ impl Source for PostgresSource {
                             }
                         }
                         if plan.uses_order_by {
-                            cursor.order_by = object.get(&self.config.order_by_column).cloned();
+                            // A NULL order value would be sent back as the text "null" and fail
+                            // every later poll (W3): it leaves the cursor where it was.
+                            match object.get(&self.config.order_by_column) {
+                                Some(value) if !value.is_null() => {
+                                    cursor.order_by = Some(value.clone())
+                                }
+                                _ => tracing::warn!(stream = %stream_name,
+                                    column = %self.config.order_by_column,
+                                    "a row has no orderByColumn value; the position keeps the last \
+                                     one (make the column NOT NULL)"),
+                            }
                         }
                         let token = stream.track(Position::Json(cursor.to_json()));
                         context
@@ -472,7 +568,23 @@ impl Source for PostgresSource {
                 Ok(read) => {
                     failures = 0;
                     if read == 0 && self.once {
-                        return Ok(());
+                        // Rows within the safety lag are not read yet: `--once` waits for them
+                        // rather than stopping before them.
+                        let waiting = match (&client, &plan) {
+                            (Some(client), Some(plan)) if plan.lagged => self
+                                .rows_within_lag(client, plan, &cursor)
+                                .await
+                                .unwrap_or(false),
+                            _ => false,
+                        };
+                        if !waiting {
+                            return Ok(());
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                            _ = context.stopping().cancelled() => return Ok(()),
+                        }
+                        continue;
                     }
                     let filtered = plan
                         .as_ref()

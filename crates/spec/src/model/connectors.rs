@@ -15,6 +15,9 @@ fn default_consumer_group() -> String {
 fn default_true() -> bool {
     true
 }
+fn default_poll_safety_lag() -> String {
+    "5s".into()
+}
 fn default_poll_5() -> u32 {
     5
 }
@@ -281,6 +284,12 @@ pub struct PostgresSourceConfig {
     /// Column giving a stable order within one change time (default `id`).
     #[serde(default = "default_id")]
     pub order_by_column: String,
+    /// Rows whose change time is newer than `now() - pollSafetyLag` wait for a later poll (Go
+    /// duration, default `5s`; `0s` turns it off): a transaction that commits after a later
+    /// one is still read if it commits within the lag. Polling cannot see every row of
+    /// transactions that stay open longer; use change data capture for that.
+    #[serde(default = "default_poll_safety_lag")]
+    pub poll_safety_lag: String,
     /// Create the table (`id SERIAL PK, created_at, updated_at`) when missing.
     #[serde(default)]
     pub auto_create_table: bool,

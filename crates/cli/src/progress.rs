@@ -41,8 +41,18 @@ impl Progress {
                 let current = stats.snapshot();
                 let seconds = now.duration_since(previous.0).as_secs_f64().max(1e-3);
                 let rate = (current.written - previous.1.written) as f64 / seconds;
+                // Positions waiting for commit, shown once the oldest has waited a while.
+                let held = if current.oldest_held_ms >= 5_000 {
+                    format!(
+                        "  held {} (oldest {}s)",
+                        current.held,
+                        current.oldest_held_ms / 1000
+                    )
+                } else {
+                    String::new()
+                };
                 shown.set_message(format!(
-                    "read {}  written {}  errors {}  filtered {}  {:.0} msg/s",
+                    "read {}  written {}  errors {}  filtered {}  {:.0} msg/s{held}",
                     current.read, current.written, current.failed, current.filtered, rate
                 ));
                 shown.tick();

@@ -83,6 +83,16 @@ impl AckToken {
         })))
     }
 
+    /// Waits while the stream of this token's position holds as many positions as allowed
+    /// (see [`StreamHandle::wait_for_room`]); returns at once for other tokens.
+    pub async fn wait_for_room(&self) {
+        if let Some(node) = &self.0
+            && let Target::Position { stream, .. } = &node.target
+        {
+            stream.wait_for_room().await;
+        }
+    }
+
     /// Acknowledges this share; the position is released when every share is acknowledged.
     pub fn ack(mut self) {
         if let Some(node) = self.0.take()

@@ -250,6 +250,18 @@ impl Flow {
             tracing::info!(flow = %name, %positions, "resuming from checkpoint");
         }
 
+        // Room for what is in flight (every channel full, every batch open) several times over,
+        // within bounds: past it the source waits for commits (U1).
+        let largest_batch = std::iter::once(&sink.batching)
+            .chain(error_sink.as_ref().map(|(stage, _)| &stage.batching))
+            .chain(routes.iter().map(|route| &route.batching))
+            .map(|batching| match batching {
+                Batching::Greedy { max } => *max,
+                Batching::Sized { size, .. } => *size,
+            })
+            .max()
+            .unwrap_or(1);
+        let window_limit = (4 * channel_capacity * largest_batch).clamp(100_000, 2_000_000);
         let (sink_tx, sink_rx) = mpsc::channel(channel_capacity);
         // Every task of the flow, by name; a panic in any of them fails the flow.
         let mut tasks: Vec<JoinHandle<Option<()>>> = Vec::new();
@@ -279,7 +291,12 @@ impl Flow {
         }
         .on_transform_error(on_transform_error);
 
-        let tracker = PositionTracker::new();
+        let tracker = PositionTracker::with_window_limit(window_limit);
+        let monitor = tokio::spawn(watch_held_positions(
+            tracker.clone(),
+            Arc::clone(&stats),
+            name.clone(),
+        ));
         let stop_reading = CancellationToken::new();
         {
             let stop_reading = stop_reading.clone();
@@ -436,7 +453,7 @@ impl Flow {
                 source_task.abort();
             }
         }
-        if closed_early && !state.is_aborted() {
+        if closed_early && !state.is_aborted() && !control.shutdown.is_cancelled() {
             state.fail(format!(
                 "source ({source_type}): the pipeline after it stopped before the source finished"
             ));
@@ -457,6 +474,7 @@ impl Flow {
                 Err(e) => state.fail(format!("checkpoint saver: {e}")),
             }
         }
+        monitor.abort();
         let snapshot = stats.snapshot();
         tracing::info!(
             flow = %name,
@@ -470,6 +488,29 @@ impl Flow {
         match state.fatal() {
             Some(reason) => Err(FlowError::Failed(reason)),
             None => Ok(snapshot),
+        }
+    }
+}
+
+/// Copies the number of held positions and the age of the oldest into the stats every second
+/// (the progress line shows them), and warns once a minute while commits stand still for
+/// more than a minute.
+async fn watch_held_positions(tracker: PositionTracker, stats: Arc<Stats>, flow: String) {
+    const STUCK: Duration = Duration::from_secs(60);
+    let mut warned_at: Option<tokio::time::Instant> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let oldest = tracker.oldest_held();
+        let age = oldest.as_ref().map_or(Duration::ZERO, |(_, age)| *age);
+        stats.set_held(tracker.outstanding(), age);
+        if let Some((stream, age)) = oldest
+            && age >= STUCK
+            && warned_at.is_none_or(|at| at.elapsed() >= STUCK)
+        {
+            warned_at = Some(tokio::time::Instant::now());
+            tracing::warn!(flow, %stream, held = tracker.outstanding(), oldest_held_for = ?age,
+                "commits wait for an unacknowledged message");
         }
     }
 }

@@ -98,6 +98,7 @@ impl SourceContext {
     /// Sends a record downstream (through the transformation chain); waits while the
     /// pipeline is full (backpressure).
     pub async fn emit(&self, record: Record, ack: AckToken) -> Result<(), SourceError> {
+        self.wait_for_room(&ack).await?;
         self.stats.add_read(1);
         self.output
             .emit(Message::new(record, ack))
@@ -108,6 +109,10 @@ impl SourceContext {
     /// Sends records downstream in order, like [`SourceContext::emit`] one after the other but
     /// taking channel room for many at once; waits while the pipeline is full.
     pub async fn emit_all(&self, records: Vec<(Record, AckToken)>) -> Result<(), SourceError> {
+        // One check per run: the window may pass its bound by one run at most.
+        if let Some((_, ack)) = records.last() {
+            self.wait_for_room(ack).await?;
+        }
         self.stats.add_read(records.len() as u64);
         let messages = records
             .into_iter()
@@ -117,6 +122,15 @@ impl SourceContext {
             .emit_all(messages)
             .await
             .map_err(|_| SourceError::Closed)
+    }
+
+    /// Waits while the stream of `ack` holds as many positions as allowed; a stop ends the
+    /// wait.
+    async fn wait_for_room(&self, ack: &AckToken) -> Result<(), SourceError> {
+        tokio::select! {
+            _ = ack.wait_for_room() => Ok(()),
+            _ = self.stop.cancelled() => Err(SourceError::Closed),
+        }
     }
 
     /// Reports a record the source could not decode: it goes to the error sink as

@@ -10,6 +10,8 @@ pub struct Stats {
     failed: AtomicU64,
     filtered: AtomicU64,
     skipped: AtomicU64,
+    held: AtomicU64,
+    oldest_held_ms: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -26,6 +28,10 @@ pub struct StatsSnapshot {
     /// Messages a transformation failed on, skipped by `onTransformError: skip` (also counted
     /// in `failed`).
     pub skipped: u64,
+    /// Positions read and not yet committed (updated every second).
+    pub held: u64,
+    /// How long the oldest held position has waited, in milliseconds.
+    pub oldest_held_ms: u64,
 }
 
 impl Stats {
@@ -49,6 +55,12 @@ impl Stats {
     pub fn add_skipped(&self, n: u64) {
         self.skipped.fetch_add(n, Ordering::Relaxed);
     }
+    /// Sets the held positions and the age of the oldest.
+    pub fn set_held(&self, held: u64, oldest: std::time::Duration) {
+        self.held.store(held, Ordering::Relaxed);
+        self.oldest_held_ms
+            .store(oldest.as_millis() as u64, Ordering::Relaxed);
+    }
     /// The current totals.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -57,6 +69,8 @@ impl Stats {
             failed: self.failed.load(Ordering::Relaxed),
             filtered: self.filtered.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
+            held: self.held.load(Ordering::Relaxed),
+            oldest_held_ms: self.oldest_held_ms.load(Ordering::Relaxed),
         }
     }
 }

@@ -4,10 +4,16 @@
 //! back in any order; the tracker commits the highest position below which every position is
 //! acknowledged, so a commit never passes a gap. Positions are kept compact and turned into
 //! JSON only when a checkpoint is written.
+//!
+//! The window of positions between the committed one and the newest is bounded per stream:
+//! once it is full (a message held by `ackPolicy: never`, a stuck route sink, a leaked token),
+//! the source waits in [`StreamHandle::wait_for_room`] instead of growing memory for every later
+//! message (one slot is 80 bytes plus what the position holds).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -59,7 +65,12 @@ struct Shared {
     version: AtomicU64,
     changed: Notify,
     outstanding: AtomicU64,
+    /// Most positions one stream may hold before its source waits.
+    window_limit: usize,
 }
+
+/// The default bound of a stream's window of held positions.
+pub const DEFAULT_WINDOW_LIMIT: usize = 1_000_000;
 
 impl Default for PositionTracker {
     fn default() -> Self {
@@ -68,16 +79,37 @@ impl Default for PositionTracker {
 }
 
 impl PositionTracker {
-    /// An empty tracker.
+    /// An empty tracker with the default window bound.
     pub fn new() -> Self {
+        Self::with_window_limit(DEFAULT_WINDOW_LIMIT)
+    }
+
+    /// An empty tracker whose streams hold at most `limit` positions before their source
+    /// waits.
+    pub fn with_window_limit(limit: usize) -> Self {
         PositionTracker {
             shared: Arc::new(Shared {
                 streams: Mutex::new(HashMap::new()),
                 version: AtomicU64::new(0),
                 changed: Notify::new(),
                 outstanding: AtomicU64::new(0),
+                window_limit: limit.max(1),
             }),
         }
+    }
+
+    /// The stream whose oldest held position has waited longest, and for how long.
+    pub fn oldest_held(&self) -> Option<(String, Duration)> {
+        let streams = self.shared.streams.lock().expect("tracker lock");
+        streams
+            .iter()
+            .filter_map(|(name, stream)| {
+                let state = stream.inner.state.lock().expect("stream lock");
+                state
+                    .front_since
+                    .map(|since| (name.clone(), since.elapsed()))
+            })
+            .max_by_key(|(_, age)| *age)
     }
 
     /// The handle of stream `name`, created on first use.
@@ -87,7 +119,10 @@ impl PositionTracker {
             .entry(name.to_string())
             .or_insert_with(|| StreamHandle {
                 inner: Arc::new(StreamInner {
+                    name: name.to_string(),
                     state: Mutex::new(StreamState::default()),
+                    held: AtomicUsize::new(0),
+                    room: Notify::new(),
                     shared: Arc::clone(&self.shared),
                 }),
             })
@@ -133,7 +168,12 @@ pub struct StreamHandle {
 }
 
 struct StreamInner {
+    name: String,
     state: Mutex<StreamState>,
+    /// The window's length, readable without the lock.
+    held: AtomicUsize,
+    /// Signalled when positions are released.
+    room: Notify,
     shared: Arc<Shared>,
 }
 
@@ -143,6 +183,8 @@ struct StreamState {
     base: u64,
     window: VecDeque<Slot>,
     committed: Option<Position>,
+    /// Since when the oldest held position has been the oldest (`None`: nothing held).
+    front_since: Option<Instant>,
 }
 
 struct Slot {
@@ -160,6 +202,10 @@ impl StreamHandle {
             position: position.into(),
             acked: false,
         });
+        if state.window.len() == 1 {
+            state.front_since = Some(Instant::now());
+        }
+        self.inner.held.store(state.window.len(), Ordering::Relaxed);
         drop(state);
         self.inner
             .shared
@@ -190,12 +236,50 @@ impl StreamHandle {
             state.committed = Some(slot.position);
             released += 1;
         }
+        if released > 0 {
+            state.front_since = (!state.window.is_empty()).then(Instant::now);
+            self.inner.held.store(state.window.len(), Ordering::Relaxed);
+        }
         drop(state);
         if released > 0 {
+            self.inner.room.notify_waiters();
             let shared = &self.inner.shared;
             shared.outstanding.fetch_sub(released, Ordering::Relaxed);
             shared.version.fetch_add(1, Ordering::Release);
             shared.changed.notify_one();
+        }
+    }
+
+    /// Waits while this stream holds as many positions as the tracker allows: backpressure on
+    /// commits, not only on channels. Returns at once while there is room.
+    pub async fn wait_for_room(&self) {
+        let limit = self.inner.shared.window_limit;
+        if self.inner.held.load(Ordering::Relaxed) < limit {
+            return;
+        }
+        let mut warned = false;
+        loop {
+            let released = self.inner.room.notified();
+            let mut released = std::pin::pin!(released);
+            released.as_mut().enable();
+            if self.inner.held.load(Ordering::Relaxed) < limit {
+                return;
+            }
+            if !warned {
+                warned = true;
+                let held_for = self
+                    .inner
+                    .state
+                    .lock()
+                    .expect("stream lock")
+                    .front_since
+                    .map(|since| since.elapsed());
+                tracing::warn!(stream = %self.inner.name, held = limit, ?held_for,
+                    "reading waits: this many positions are held behind one unacknowledged \
+                     message (ackPolicy never/afterMainSinkSuccess, or a sink that does not \
+                     finish)");
+            }
+            released.await;
         }
     }
 
@@ -234,6 +318,38 @@ mod tests {
         fourth.ack();
         assert_eq!(tracker.committed()["file"], json!(40));
         assert_eq!(tracker.outstanding(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_held_position_makes_the_source_wait_once_the_window_is_full() {
+        // U1: one held position kept a slot for every later message, without bound.
+        let tracker = PositionTracker::with_window_limit(1000);
+        let stream = tracker.stream("topic/0");
+        let held = stream.track(Position::Count(0));
+        for offset in 1..1000u64 {
+            stream.wait_for_room().await;
+            stream.track(Position::Count(offset)).ack();
+        }
+        assert_eq!(tracker.outstanding(), 1000);
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(100), stream.wait_for_room()).await;
+        assert!(waiting.is_err(), "the window is full: the source waits");
+        let (name, age) = tracker.oldest_held().expect("a position is held");
+        assert_eq!(name, "topic/0");
+        assert!(age >= Duration::from_millis(100));
+        let waiter = tokio::spawn({
+            let stream = stream.clone();
+            async move { stream.wait_for_room().await }
+        });
+        tokio::task::yield_now().await;
+        held.ack();
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("released positions make room")
+            .unwrap();
+        assert_eq!(tracker.outstanding(), 0);
+        assert!(tracker.oldest_held().is_none());
+        assert_eq!(tracker.committed()["topic/0"], json!(999));
     }
 
     #[test]

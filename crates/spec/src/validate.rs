@@ -327,6 +327,16 @@ impl Rules {
     }
 
     fn sink(&mut self, sink: &SinkSpec, path: &str) {
+        if let Some(batch) = sink.batch_settings()
+            && batch.batch_size == 0
+            && batch.flush_interval_seconds == 0
+        {
+            self.error(
+                field(path, "batchSize"),
+                "batchSize: 0 (flush by timer only) needs batchFlushIntervalSeconds above 0; \
+                 with neither, messages would wait until 10,000 arrive",
+            );
+        }
         match sink {
             SinkSpec::Kafka(c) => {
                 self.kafka_connection(path, &c.connection);

@@ -365,3 +365,16 @@ fn names_follow_kubernetes_so_checkpoint_files_cannot_collide() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn a_batch_with_neither_size_nor_timer_is_refused() {
+    // U5: batchSize 0 with batchFlushIntervalSeconds 0 held up to 10,000 messages.
+    let text = "source: {type: stdin}\nsink: {type: file, config: {path: o.jsonl, batchSize: 0, batchFlushIntervalSeconds: 0}}\n";
+    let errors = errors_of(&load_text(text));
+    assert!(
+        errors.iter().any(|e| e.contains("spec.sink.config.batchSize") && e.contains("batchFlushIntervalSeconds")),
+        "{errors:?}"
+    );
+    let timer_only = "source: {type: stdin}\nsink: {type: file, config: {path: o.jsonl, batchSize: 0, batchFlushIntervalSeconds: 2}}\n";
+    assert!(errors_of(&load_text(timer_only)).is_empty());
+}

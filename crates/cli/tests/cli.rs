@@ -610,3 +610,92 @@ fn message_ack_granularity_writes_one_message_per_batch() {
     });
     assert!(terminate(child, Duration::from_secs(20)).success());
 }
+
+fn out_numbers(dir: &Path) -> Vec<i64> {
+    json_lines(&dir.join("out.jsonl"))
+        .iter()
+        .map(|v| v["n"].as_i64().unwrap())
+        .collect()
+}
+
+#[test]
+fn follow_reads_a_rotated_file_and_a_truncated_one_from_their_start() {
+    // S7: after a rename-and-create the old inode was read for ever; after copytruncate the
+    // lines written below the old offset were skipped.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        "source: {type: file, config: {path: in.jsonl, follow: true}}\nsink: {type: file, config: {path: out.jsonl, batchSize: 1}}\n",
+    )
+    .unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"n\":1,\"pad\":\"xxxxxxxxxxxxxxxxxxxx\"}\n{\"n\":2}\n",
+    )
+    .unwrap();
+    let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
+    wait_until(Duration::from_secs(10), || {
+        out_numbers(dir.path()).len() == 2
+    });
+    // Rotation: the old file renamed (its last line written just before), a new one created.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&input)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"n\":3}\n"))
+        .unwrap();
+    std::fs::rename(&input, dir.path().join("in.jsonl.1")).unwrap();
+    std::fs::write(&input, "{\"n\":4,\"pad\":\"xxxxxxxxxxxxxxxxxxxx\"}\n").unwrap();
+    wait_until(Duration::from_secs(10), || {
+        out_numbers(dir.path()).len() == 4
+    });
+    // Truncation: the file cut to nothing and written again, shorter than what was read.
+    std::fs::write(&input, "{\"n\":5}\n").unwrap();
+    wait_until(Duration::from_secs(10), || {
+        out_numbers(dir.path()).len() == 5
+    });
+    // Cut and written again to the same length: told apart by its first line.
+    std::fs::write(&input, "{\"n\":6}\n").unwrap();
+    wait_until(Duration::from_secs(10), || {
+        out_numbers(dir.path()).len() == 6
+    });
+    assert!(terminate(&mut running.0, Duration::from_secs(20)).success());
+    assert_eq!(out_numbers(dir.path()), vec![1, 2, 3, 4, 5, 6]);
+}
+
+#[test]
+fn a_file_replaced_between_runs_is_read_from_its_start() {
+    // S7: a longer file under the same name was resumed at the old offset, mid-line.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        "source: {type: file, config: {path: in.jsonl}}\nsink: {type: file, config: {path: out.jsonl}}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("in.jsonl"), "{\"n\":1}\n{\"n\":2}\n").unwrap();
+    assert!(
+        dataflow(dir.path(), &["run", "flow.yaml", "--quiet"])
+            .status
+            .success()
+    );
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        "{\"n\":10,\"name\":\"another file\"}\n{\"n\":11}\n{\"n\":12}\n",
+    )
+    .unwrap();
+    let output = dataflow(dir.path(), &["run", "flow.yaml", "--quiet"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(out_numbers(dir.path()), vec![1, 2, 10, 11, 12]);
+    // The same file grown is resumed where it stopped.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("in.jsonl"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"n\":13}\n"))
+        .unwrap();
+    assert!(
+        dataflow(dir.path(), &["run", "flow.yaml", "--quiet"])
+            .status
+            .success()
+    );
+    assert_eq!(out_numbers(dir.path()), vec![1, 2, 10, 11, 12, 13]);
+}

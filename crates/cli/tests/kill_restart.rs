@@ -74,7 +74,8 @@ fn sigkill_at_random_moments_loses_nothing() {
             Ok(value) => {
                 seen.insert(value["n"].as_u64().expect("n"));
             }
-            Err(_) => torn += 1, // a line cut by SIGKILL mid-write, never acknowledged
+            // A line cut by SIGKILL mid-write is cut off by the sink's repair on the next start.
+            Err(_) => torn += 1,
         }
     }
     let missing: Vec<u64> = (0..LINES).filter(|n| !seen.contains(n)).take(10).collect();
@@ -82,7 +83,7 @@ fn sigkill_at_random_moments_loses_nothing() {
         missing.is_empty(),
         "lines missing from the output, e.g. {missing:?}"
     );
-    assert!(torn <= KILLS, "{torn} torn lines for {KILLS} kills");
+    assert_eq!(torn, 0, "torn lines left in the output after {KILLS} kills");
     // Restarts resume from the checkpoint: far fewer duplicates than restarting from scratch.
     assert!(
         total < 2 * LINES,

@@ -29,6 +29,9 @@ pub enum Position {
         offset: u64,
         /// Lines read up to and including this record.
         line: u64,
+        /// A hash of the file's first line, which tells the file apart from another one
+        /// under the same name (0: not known).
+        head: u64,
     },
     /// A count of records (array files, generated messages, offsets of a partition).
     Count(u64),
@@ -40,7 +43,14 @@ impl Position {
     /// The JSON form stored in checkpoints.
     pub fn to_json(&self) -> Value {
         match self {
-            Position::Offset { offset, line } => json!({"offset": offset, "line": line}),
+            Position::Offset {
+                offset,
+                line,
+                head: 0,
+            } => json!({"offset": offset, "line": line}),
+            Position::Offset { offset, line, head } => {
+                json!({"offset": offset, "line": line, "head": format!("{head:016x}")})
+            }
             Position::Count(count) => json!(count),
             Position::Json(value) => value.clone(),
         }
@@ -370,6 +380,7 @@ mod tests {
             .track(Position::Offset {
                 offset: 120,
                 line: 3,
+                head: 0,
             })
             .ack();
         assert_eq!(

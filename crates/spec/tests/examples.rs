@@ -372,7 +372,10 @@ fn a_batch_with_neither_size_nor_timer_is_refused() {
     let text = "source: {type: stdin}\nsink: {type: file, config: {path: o.jsonl, batchSize: 0, batchFlushIntervalSeconds: 0}}\n";
     let errors = errors_of(&load_text(text));
     assert!(
-        errors.iter().any(|e| e.contains("spec.sink.config.batchSize") && e.contains("batchFlushIntervalSeconds")),
+        errors
+            .iter()
+            .any(|e| e.contains("spec.sink.config.batchSize")
+                && e.contains("batchFlushIntervalSeconds")),
         "{errors:?}"
     );
     let timer_only = "source: {type: stdin}\nsink: {type: file, config: {path: o.jsonl, batchSize: 0, batchFlushIntervalSeconds: 2}}\n";

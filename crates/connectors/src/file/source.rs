@@ -1,7 +1,13 @@
 //! Reads JSON lines (or one JSON array) from a file. The position of a line is the byte offset
 //! after it, so a restart continues exactly after the last committed line.
+//!
+//! The position also holds a hash of the file's first line: a file replaced between runs is
+//! read from the start instead of being resumed in the middle of a line. With `follow`, a
+//! rotated file (another inode under the path) is read to its end and the new one from its
+//! start, and a truncated file (`copytruncate`) is read again from its start.
 
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,13 +15,56 @@ use bytes::Bytes;
 use chrono::Utc;
 use dataflow_core::{
     ErrorType, Metadata, Payload, Position, Record, Source, SourceContext, SourceError,
+    StreamHandle,
 };
 use dataflow_spec::{FileFormat, FileSourceConfig};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncSeekExt, BufReader};
 
 /// How long `follow` waits before looking for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+/// How much of the first line identifies a file.
+const HEAD_BYTES: usize = 4096;
+
+/// What happened to a followed file since the last look.
+enum Change {
+    None,
+    Rotated,
+    Truncated,
+}
+
+/// FNV-1a, 64 bits: a stable hash of a file's first line (stored in checkpoints).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The hash of the first line of the file at `path` (at most `HEAD_BYTES`), if it has one.
+async fn first_line_hash(path: &Path) -> Option<u64> {
+    let mut file = tokio::fs::File::open(path).await.ok()?;
+    let mut head = vec![0u8; HEAD_BYTES];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..]).await {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(_) => return None,
+        }
+    }
+    let head = &head[..filled];
+    match head.iter().position(|&byte| byte == b'\n') {
+        Some(end) => Some(fnv1a(&head[..=end])),
+        None if filled == HEAD_BYTES => Some(fnv1a(head)),
+        None => None,
+    }
+}
+
+/// The inode of an open file.
+async fn inode_of(file: &tokio::fs::File) -> Option<u64> {
+    file.metadata().await.ok().map(|metadata| metadata.ino())
+}
 
 /// The `file` source.
 pub struct FileSource {
@@ -57,15 +106,29 @@ impl FileSource {
             .and_then(|p| p.get("line"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
+        let stored_head = stored
+            .and_then(|p| p.get("head"))
+            .and_then(Value::as_str)
+            .and_then(|text| u64::from_str_radix(text, 16).ok());
         let Some(mut file) = self.open(context).await? else {
             return Ok(()); // stopped while waiting for the file to appear
         };
+        let mut inode = inode_of(&file).await;
         let length = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+        let mut head = first_line_hash(&self.path).await;
         if offset > length {
             tracing::warn!(file = %self.path.display(), offset, length,
                 "the file is shorter than the checkpoint (truncated or replaced); reading from the start");
-            offset = 0;
-            line_number = 0;
+            (offset, line_number) = (0, 0);
+        } else if offset > 0
+            && let Some(stored_head) = stored_head
+            && head != Some(stored_head)
+        {
+            // Another file under the same name: resuming at the old offset would start in the
+            // middle of some line of it.
+            tracing::warn!(file = %self.path.display(), offset,
+                "the file's first line differs from the checkpoint's (replaced); reading from the start");
+            (offset, line_number) = (0, 0);
         }
         file.seek(std::io::SeekFrom::Start(offset))
             .await
@@ -83,58 +146,150 @@ impl FileSource {
                 .read_until(b'\n', &mut buffer)
                 .await
                 .map_err(|e| SourceError::Fatal(format!("reading {}: {e}", self.path.display())))?;
-            let complete = buffer.last() == Some(&b'\n');
+            let mut complete = buffer.last() == Some(&b'\n');
+            let mut reopen = false;
             if read == 0 || !complete {
                 // End of the file for now. A line without its newline is only final when
-                // the file is not followed.
+                // the file is not followed, or when a followed file was rotated.
                 if self.follow {
-                    tokio::select! {
-                        _ = tokio::time::sleep(FOLLOW_POLL) => continue,
-                        _ = context.stopping().cancelled() => return Ok(()),
+                    let read_up_to = offset + buffer.len() as u64;
+                    match self.followed_file_changed(inode, read_up_to, head).await {
+                        Change::None => {
+                            tokio::select! {
+                                _ = tokio::time::sleep(FOLLOW_POLL) => continue,
+                                _ = context.stopping().cancelled() => return Ok(()),
+                            }
+                        }
+                        Change::Truncated => {
+                            tracing::warn!(file = %self.path.display(), offset,
+                                "the file was truncated; reading it from the start");
+                            buffer.clear();
+                            (offset, line_number) = (0, 0);
+                            head = None;
+                            reader
+                                .seek(std::io::SeekFrom::Start(0))
+                                .await
+                                .map_err(|e| {
+                                    SourceError::Fatal(format!(
+                                        "seeking {}: {e}",
+                                        self.path.display()
+                                    ))
+                                })?;
+                            continue;
+                        }
+                        Change::Rotated => {
+                            reopen = true;
+                            complete = true;
+                        }
                     }
                 }
-                if buffer.is_empty() {
+                if buffer.is_empty() && !reopen {
                     return Ok(());
                 }
             }
-            let line_start = offset;
-            offset += buffer.len() as u64;
-            line_number += 1;
-            let text = trim_line(&buffer);
-            if !text.is_empty() {
-                let token = stream.track(Position::Offset {
-                    offset,
-                    line: line_number,
-                });
-                match serde_json::from_slice::<Value>(text) {
-                    Ok(value) => {
-                        context
-                            .emit(
-                                self.record(Payload::Json(value), line_number, line_start),
-                                token,
-                            )
-                            .await?;
-                    }
-                    Err(error) => {
-                        let reason = format!(
-                            "line {line_number} of {} is not valid JSON: {error}",
-                            self.stream
-                        );
-                        let record = self.record(
-                            Payload::Bytes(Bytes::copy_from_slice(text)),
-                            line_number,
-                            line_start,
-                        );
-                        context
-                            .reject(record, token, reason, ErrorType::InvalidData)
-                            .await?;
-                    }
+            if !buffer.is_empty() {
+                let line_start = offset;
+                offset += buffer.len() as u64;
+                line_number += 1;
+                if line_start == 0 {
+                    head = Some(fnv1a(&buffer[..buffer.len().min(HEAD_BYTES)]));
                 }
+                self.pass_on(
+                    context,
+                    &stream,
+                    &buffer,
+                    line_number,
+                    line_start,
+                    offset,
+                    head,
+                )
+                .await?;
+                buffer.clear();
             }
-            buffer.clear();
+            if reopen {
+                tracing::info!(file = %self.path.display(), "the file was rotated; reading the new one");
+                let Some(file) = self.open(context).await? else {
+                    return Ok(());
+                };
+                inode = inode_of(&file).await;
+                reader = BufReader::with_capacity(256 * 1024, file);
+                (offset, line_number) = (0, 0);
+                head = None;
+                continue;
+            }
             if !complete {
                 return Ok(());
             }
+        }
+    }
+
+    /// Emits one line (or rejects it when it is not JSON), bound to the position after it.
+    #[allow(clippy::too_many_arguments)]
+    async fn pass_on(
+        &self,
+        context: &SourceContext,
+        stream: &StreamHandle,
+        line: &[u8],
+        line_number: u64,
+        line_start: u64,
+        offset: u64,
+        head: Option<u64>,
+    ) -> Result<(), SourceError> {
+        let text = trim_line(line);
+        if text.is_empty() {
+            return Ok(());
+        }
+        let token = stream.track(Position::Offset {
+            offset,
+            line: line_number,
+            head: head.unwrap_or(0),
+        });
+        match serde_json::from_slice::<Value>(text) {
+            Ok(value) => {
+                context
+                    .emit(
+                        self.record(Payload::Json(value), line_number, line_start),
+                        token,
+                    )
+                    .await
+            }
+            Err(error) => {
+                let reason = format!(
+                    "line {line_number} of {} is not valid JSON: {error}",
+                    self.stream
+                );
+                let record = self.record(
+                    Payload::Bytes(Bytes::copy_from_slice(text)),
+                    line_number,
+                    line_start,
+                );
+                context
+                    .reject(record, token, reason, ErrorType::InvalidData)
+                    .await
+            }
+        }
+    }
+
+    /// Whether the followed path now names another file (rotation, as `tail -F` notices by
+    /// the inode) or was cut and written again (truncation, `copytruncate`: shorter than what
+    /// was read, or a different first line when it is not shorter).
+    async fn followed_file_changed(
+        &self,
+        inode: Option<u64>,
+        read_up_to: u64,
+        head: Option<u64>,
+    ) -> Change {
+        let Ok(metadata) = tokio::fs::metadata(&self.path).await else {
+            return Change::None; // renamed away and not recreated yet: wait
+        };
+        if inode.is_some_and(|inode| inode != metadata.ino()) {
+            Change::Rotated
+        } else if metadata.len() < read_up_to {
+            Change::Truncated
+        } else if head.is_some() && first_line_hash(&self.path).await != head {
+            Change::Truncated
+        } else {
+            Change::None
         }
     }
 

@@ -539,8 +539,56 @@ async fn raw_mode_round_trips_payload_and_metadata() {
     assert_eq!(index.len(), 1, "GIN index on data");
 }
 
+/// A TCP relay to the test PostgreSQL that can cut every connection the moment the client
+/// next sends something (a write on a session the server side lost).
+struct Relay {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    async fn start() -> Relay {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let relay_cut = std::sync::Arc::clone(&cut);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect("127.0.0.1:5432")
+                    .await
+                    .unwrap();
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let cut = std::sync::Arc::clone(&relay_cut);
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    loop {
+                        let read = match client_read.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => read,
+                        };
+                        if cut.load(Ordering::SeqCst) {
+                            return; // drops both halves toward the server: the session is gone
+                        }
+                        if server_write.write_all(&buffer[..read]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                });
+            }
+        });
+        Relay { port, cut }
+    }
+}
+
 #[tokio::test]
 async fn a_lost_connection_is_transient_and_the_retry_reconnects_without_duplicates() {
+    use std::sync::atomic::Ordering;
     let schema = Schema::new().await;
     schema
         .client
@@ -550,12 +598,11 @@ async fn a_lost_connection_is_transient_and_the_retry_reconnects_without_duplica
         ))
         .await
         .unwrap();
+    let relay = Relay::start().await;
     let mut config = schema.config("r");
-    config.upsert_mode = true;
-    let application = format!("sink_{}", schema.name);
     config.connection.connection_string = Some(format!(
-        "{} application_name={application}",
-        connection_string()
+        "host=127.0.0.1 port={} user=root dbname=test sslmode=disable",
+        relay.port
     ));
     let mut sink = PostgresSink::new(config).unwrap();
     sink.connect().await.unwrap();
@@ -565,30 +612,27 @@ async fn a_lost_connection_is_transient_and_the_retry_reconnects_without_duplica
             .unwrap()
             .is_empty()
     );
-    // Kill exactly the sink's session, as a failover or an administrator would.
-    let killed = schema
-        .client
-        .query_one("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", &[&application])
-        .await
-        .unwrap()
-        .get::<_, i64>(0);
-    assert_eq!(killed, 1);
-    let rows = batch(&[json!({"id": 1, "v": "b"}), json!({"id": 2, "v": "c"})]);
-    // Either the sink notices the closed session before writing and reconnects at once, or the
-    // write fails: then the failure is transient and the engine's retry (the same batch again)
-    // goes through a new connection.
+    // The session is lost while the sink does not know it yet: the write must fail as
+    // transient (the engine then retries the same batch), never as bad data or fatal.
+    relay.cut.store(true, Ordering::SeqCst);
+    let rows = batch(&[json!({"id": 2, "v": "b"}), json!({"id": 3, "v": "c"})]);
     match sink.write(&rows).await {
-        Ok(rejections) => assert!(rejections.is_empty()),
-        Err(error) => {
-            assert!(
-                matches!(error, dataflow_core::SinkError::Transient(_)),
-                "a lost connection is transient: {error}"
-            );
-            assert!(sink.write(&rows).await.unwrap().is_empty());
+        Err(dataflow_core::SinkError::Transient(reason)) => {
+            assert!(!reason.is_empty());
         }
+        other => panic!("a lost connection must be a transient error, got {other:?}"),
     }
+    relay.cut.store(false, Ordering::SeqCst);
+    assert!(
+        sink.write(&rows).await.unwrap().is_empty(),
+        "the retry reconnects"
+    );
     assert_eq!(
         schema.rows("SELECT id, v FROM $schema.r ORDER BY id").await,
-        vec![json!({"id": 1, "v": "b"}), json!({"id": 2, "v": "c"})]
+        vec![
+            json!({"id": 1, "v": "a"}),
+            json!({"id": 2, "v": "b"}),
+            json!({"id": 3, "v": "c"})
+        ]
     );
 }

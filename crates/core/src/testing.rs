@@ -89,6 +89,10 @@ pub struct Collecting {
     pub transient_failures: Arc<Mutex<u32>>,
     /// Fail every write transiently.
     pub always_fail: bool,
+    /// Fail every write with a fatal error ("disk full").
+    pub fail_fatally: bool,
+    /// Reject every message ("refused by the test sink").
+    pub reject_all: bool,
     /// Panic when a payload's `n`, or the `n` of an error record's original, is this number
     /// (a sink bug).
     pub panic_on: Option<u64>,
@@ -117,6 +121,9 @@ impl Sink for Collecting {
         if self.always_fail {
             return Err(SinkError::Transient("connection refused".into()));
         }
+        if self.fail_fatally {
+            return Err(SinkError::Fatal("disk full".into()));
+        }
         {
             let mut failures = self.transient_failures.lock().expect("fault lock");
             if *failures > 0 {
@@ -137,7 +144,9 @@ impl Sink for Collecting {
                 drop(written);
                 panic!("the test sink panics on {}", n.unwrap_or_default());
             }
-            if self.reject_marked && value["reject"] == json!(true) {
+            if self.reject_all {
+                rejections.push(Rejection::new(index, "refused by the test sink"));
+            } else if self.reject_marked && value["reject"] == json!(true) {
                 rejections.push(Rejection::new(
                     index,
                     format!("value {} violates check constraint", value["n"]),

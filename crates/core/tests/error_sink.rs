@@ -127,3 +127,130 @@ async fn a_restart_resumes_after_the_committed_position() {
         Some(json!({"streams": {"numbers": 100}}))
     );
 }
+
+#[tokio::test]
+async fn after_main_sink_success_holds_the_position_of_a_failure() {
+    let run = run(100, Some(AckPolicy::AfterMainSinkSuccess), 0).await;
+    assert!(run.result.is_ok());
+    assert_eq!(run.errors.len(), 10, "failures still reach the error sink");
+    assert_eq!(run.main.len(), 90);
+    assert_eq!(run.committed, Some(json!({"streams": {"numbers": 3}})));
+}
+
+/// The flow of `run` with an error sink configured by `errors`.
+async fn run_with_error_sink(errors: Collecting) -> (Run, Collecting) {
+    let mut flow = TestFlow::new(Numbers::with(
+        100,
+        |n| json!({"n": n, "reject": n % 10 == 3}),
+    ));
+    flow.sink.reject_marked = true;
+    let main = flow.sink.clone();
+    flow.error_sink = Some((errors.clone(), AckPolicy::AfterWrite));
+    let store = Arc::clone(&flow.store);
+    let control = RunControl {
+        shutdown_timeout: std::time::Duration::from_secs(5),
+        ..RunControl::default()
+    };
+    let (result, _) = flow.run(control).await;
+    let run = Run {
+        result,
+        main: main.values(),
+        errors: errors.values(),
+        committed: store.get("test/flow", "numbers").await.unwrap(),
+    };
+    (run, errors)
+}
+
+fn committed_number(committed: &Option<Value>) -> u64 {
+    committed
+        .as_ref()
+        .and_then(|c| c["streams"]["numbers"].as_u64())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn an_error_sink_that_fails_fatally_stops_the_flow_before_the_failure_is_committed() {
+    let (run, _) = run_with_error_sink(Collecting {
+        fail_fatally: true,
+        ..Default::default()
+    })
+    .await;
+    let error = run.result.expect_err("the flow stops").to_string();
+    assert!(error.contains("disk full"), "{error}");
+    assert!(committed_number(&run.committed) <= 3, "{:?}", run.committed);
+}
+
+#[tokio::test]
+async fn an_error_sink_failing_transiently_is_retried_without_loss() {
+    let (run, _) = run_with_error_sink(Collecting {
+        transient_failures: Arc::new(Mutex::new(2)),
+        ..Default::default()
+    })
+    .await;
+    run.result.expect("the retries succeed");
+    assert_eq!(run.errors.len(), 10);
+    assert_eq!(committed_number(&run.committed), 100);
+}
+
+#[tokio::test]
+async fn an_error_sink_that_rejects_an_error_record_stops_the_flow() {
+    let (run, _) = run_with_error_sink(Collecting {
+        reject_all: true,
+        ..Default::default()
+    })
+    .await;
+    let error = run.result.expect_err("the flow stops").to_string();
+    assert!(
+        error.contains("error sink rejected the error record of id 3"),
+        "{error}"
+    );
+    assert!(committed_number(&run.committed) <= 3, "{:?}", run.committed);
+}
+
+/// Sends odd numbers to route 0.
+struct OddToRoute;
+
+impl dataflow_core::Transformer for OddToRoute {
+    fn apply(&self, mut record: dataflow_core::Record, out: &mut Vec<dataflow_core::Derived>) {
+        let n = record
+            .payload
+            .to_json()
+            .and_then(|v| v["n"].as_u64())
+            .unwrap_or(0);
+        if n % 2 == 1 {
+            record.route = Some(0);
+        }
+        out.push(Ok(record));
+    }
+}
+
+#[tokio::test]
+async fn a_route_sinks_rejection_reaches_the_error_sink() {
+    let mut flow = TestFlow::new(Numbers::with(
+        100,
+        |n| json!({"n": n, "reject": n % 10 == 3}),
+    ));
+    flow.transformer = Arc::new(OddToRoute);
+    let route = Collecting {
+        reject_marked: true,
+        ..Default::default()
+    };
+    flow.routes = vec![route.clone()];
+    let main = flow.sink.clone();
+    let errors = Collecting::default();
+    flow.error_sink = Some((errors.clone(), AckPolicy::AfterWrite));
+    let (result, committed) = flow.run(RunControl::default()).await;
+    result.expect("the flow goes on");
+    assert_eq!(main.numbers(), (0..100).step_by(2).collect::<Vec<_>>());
+    assert_eq!(route.numbers().len(), 40);
+    let failed: Vec<u64> = errors
+        .values()
+        .iter()
+        .map(|record| {
+            assert_eq!(record["error"]["stage"], "sink");
+            record["original_message"]["n"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(failed, (0..100).filter(|n| n % 10 == 3).collect::<Vec<_>>());
+    assert_eq!(committed, 100);
+}

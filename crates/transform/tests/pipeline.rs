@@ -239,3 +239,48 @@ async fn on_transform_error_skip_counts_and_skips_the_failures() {
     assert_eq!(main.numbers().len() as u64, 100 - failed);
     assert_eq!(committed, 100);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_inline_chain_of_a_single_core_keeps_order_and_failures() {
+    // On one CPU with one worker the chain runs on the source's task (no stage of its own);
+    // on a machine with more cores no other test reaches that path.
+    // SAFETY: a zeroed cpu_set_t with one bit set is a valid argument for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0
+        );
+    }
+    assert_eq!(std::thread::available_parallelism().unwrap().get(), 1);
+    let steps = "  - type: filter\n    config: {condition: \"$.n != 5\"}\n  - type: flatten\n    config: {field: parts}\n  - type: cast\n    config: {spec: {amount: int64}}\n";
+    let mut outputs = Vec::new();
+    for workers in [1, 4] {
+        let main = Collecting::default();
+        let errors = Collecting::default();
+        let outcome = run(
+            Setup {
+                count: 500,
+                steps,
+                workers,
+                routes: vec![],
+                error_sink: Some(errors.clone()),
+            },
+            &main,
+            RunControl::default(),
+        )
+        .await;
+        let stats = outcome.result.unwrap();
+        assert_eq!(stats.filtered, 1);
+        assert_eq!(outcome.committed, 500);
+        outputs.push((main.values(), errors.values().len()));
+    }
+    assert_eq!(outputs[0].0.len(), 2 * (499 - 71));
+    assert_eq!(
+        outputs[0].1,
+        71 * 2,
+        "each flattened copy of a bad amount fails"
+    );
+    assert_eq!(outputs[0], outputs[1], "inline = 4 workers, in order");
+}

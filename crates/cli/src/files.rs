@@ -61,15 +61,32 @@ pub fn single_flow(manifests: &[Manifest]) -> anyhow::Result<DataFlow> {
     if errors > 0 {
         bail!("{errors} problem(s) in the DataFlow; nothing was run");
     }
-    let flows: Vec<&DataFlow> = manifests
+    let flows: Vec<(&Path, &DataFlow)> = manifests
         .iter()
-        .flat_map(|m| m.loaded.flows.iter())
-        .filter_map(|checked| checked.flow.as_ref())
+        .flat_map(|m| {
+            m.loaded
+                .flows
+                .iter()
+                .filter_map(|checked| checked.flow.as_ref())
+                .map(|flow| (m.path.as_path(), flow))
+        })
         .collect();
     match flows.as_slice() {
-        [one] => Ok((*one).clone()),
+        [(_, one)] => Ok((*one).clone()),
         [] => bail!("no DataFlow found in the given files"),
-        many => bail!("found {} DataFlows; one is expected", many.len()),
+        many => bail!(
+            "found {} DataFlows ({}); `run` takes one",
+            many.len(),
+            many.iter()
+                .map(|(path, flow)| format!(
+                    "{}/{} in {}",
+                    flow.namespace(),
+                    flow.name(),
+                    path.display()
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

@@ -89,6 +89,13 @@ fn resolve(
 }
 
 async fn run_flow(flow: DataFlow, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    if flow.spec.checkpoint_reset {
+        // The operator clears the flag after one reset; a file on disk cannot be changed here.
+        tracing::warn!(
+            "checkpointReset: true clears the checkpoint on every `dataflow run`; remove it \
+             once this run has started over"
+        );
+    }
     let registry = dataflow_connectors::registry();
     let transformer = chain_of(&flow)?;
     let context = BuildContext {
@@ -112,7 +119,12 @@ async fn run_flow(flow: DataFlow, args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// First SIGINT/SIGTERM: stop gracefully. Second: exit at once (what was committed is safe).
+/// A second signal this soon after the first is the same stop: `timeout`, some supervisors
+/// and a terminal's Ctrl-C signal the process and its group at once.
+const REPEAT_WINDOW: Duration = Duration::from_secs(1);
+
+/// First SIGINT/SIGTERM: stop gracefully. Second (after [`REPEAT_WINDOW`]): exit at once (what
+/// was committed is safe).
 async fn watch_signals(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut terminate) = signal(SignalKind::terminate()) else {
@@ -127,9 +139,15 @@ async fn watch_signals(shutdown: CancellationToken) {
     }
     eprintln!("stopping: finishing in-flight messages (signal again to exit at once)");
     shutdown.cancel();
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+    let first = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        if first.elapsed() >= REPEAT_WINDOW {
+            break;
+        }
     }
     eprintln!("exiting at once; positions committed so far are safe");
     std::process::exit(130);

@@ -699,3 +699,66 @@ fn a_file_replaced_between_runs_is_read_from_its_start() {
     );
     assert_eq!(out_numbers(dir.path()), vec![1, 2, 10, 11, 12, 13]);
 }
+
+#[test]
+fn logs_to_a_file_have_no_colour_codes() {
+    // A24: the writer lost the terminal check, so redirected logs were full of ANSI codes.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        "source: {type: generate, config: {count: 5}}\nsink: {type: null}\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_dataflow"))
+        .args(["run", "flow.yaml", "--quiet"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("flow finished"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
+
+#[test]
+fn two_signals_at_once_are_one_graceful_stop() {
+    // A25: `timeout` signals the process and its group: two signals, "exiting at once".
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        "source: {type: generate, config: {ratePerSecond: 100}}\nsink: {type: file, config: {path: out.jsonl, batchSize: 1}}\n",
+    )
+    .unwrap();
+    let mut running = spawn(dir.path(), &["run", "flow.yaml", "--quiet"]);
+    wait_until(Duration::from_secs(10), || {
+        !json_lines(&dir.path().join("out.jsonl")).is_empty()
+    });
+    for _ in 0..2 {
+        Command::new("kill")
+            .args(["-TERM", &running.0.id().to_string()])
+            .status()
+            .unwrap();
+    }
+    let status = support::wait_for_exit(&mut running.0, Duration::from_secs(20));
+    assert!(status.success(), "a graceful stop, not exit 130: {status}");
+}
+
+#[test]
+fn run_names_the_flows_when_it_finds_several() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("two.yaml"),
+        "kind: DataFlow\napiVersion: dataflow.dataflow.io/v1\nmetadata: {name: first}\nspec: {source: {type: stdin}, sink: {type: stdout}}\n---\nkind: DataFlow\napiVersion: dataflow.dataflow.io/v1\nmetadata: {name: second}\nspec: {source: {type: stdin}, sink: {type: stdout}}\n",
+    )
+    .unwrap();
+    let output = dataflow(dir.path(), &["run", "two.yaml"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("default/first in two.yaml")
+            && stderr.contains("default/second in two.yaml"),
+        "{stderr}"
+    );
+}

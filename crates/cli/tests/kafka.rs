@@ -653,14 +653,20 @@ fn a_revoke_with_messages_in_flight_loses_nothing() {
     let mut a = spawn(&dir.path().join("a"), &["run", "flow.yaml", "--quiet"]);
     // One fsync per record keeps A busy with the backlog when B arrives.
     wait_until(Duration::from_secs(90), || json_lines(&out_a).len() >= 500);
-    assert!(json_lines(&out_a).len() < total as usize, "A is still mid-backlog");
+    assert!(
+        json_lines(&out_a).len() < total as usize,
+        "A is still mid-backlog"
+    );
     let mut b = spawn(&dir.path().join("b"), &["run", "flow.yaml", "--quiet"]);
     wait_until(Duration::from_secs(180), || {
         distinct_numbers(&[&out_a, &out_b]).len() == total as usize
     });
     stop(&mut a);
     stop(&mut b);
-    assert!(!json_lines(&out_b).is_empty(), "B took partitions over from A");
+    assert!(
+        !json_lines(&out_b).is_empty(),
+        "B took partitions over from A"
+    );
     assert_eq!(
         distinct_numbers(&[&out_a, &out_b]),
         (0..total).collect::<Vec<_>>()

@@ -95,7 +95,19 @@ pub fn load_text_with(text: &str, extra: ExtraCheck) -> LoadedFile {
                      with `source` and `sink`",
                 )),
             },
-            Some(_) => {} // other kinds (ConfigMaps, …) may sit beside a DataFlow
+            // Other kinds (ConfigMaps, …) may sit beside a DataFlow; one that looks like a typo
+            // of ours is not silently skipped (`kind: Dataflow`).
+            Some(other) => {
+                if let Some(meant) = crate::problem::did_you_mean(other, [KIND, "Secret"]) {
+                    loaded.problems.push(Problem {
+                        position: document.positions.find_value("kind"),
+                        ..Problem::error(
+                            "kind",
+                            format!("unknown kind {other:?}; did you mean {meant:?}?"),
+                        )
+                    });
+                }
+            }
         }
     }
     loaded

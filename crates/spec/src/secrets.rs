@@ -131,9 +131,41 @@ impl SecretsDir {
 
 impl SecretResolver for SecretsDir {
     fn lookup(&self, _namespace: &str, name: &str, key: &str) -> Result<String, Lookup> {
+        // Say why a directory cannot be used instead of "not found" for every cause.
+        match std::fs::metadata(&self.root) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Lookup::Failed(format!(
+                    "--secrets-dir {} does not exist",
+                    self.root.display()
+                )));
+            }
+            Err(e) => {
+                return Err(Lookup::Failed(format!(
+                    "cannot read {}: {e}",
+                    self.root.display()
+                )));
+            }
+            Ok(metadata) if !metadata.is_dir() => {
+                return Err(Lookup::Failed(format!(
+                    "--secrets-dir {} is not a directory",
+                    self.root.display()
+                )));
+            }
+            Ok(_) => {}
+        }
         let dir = self.root.join(name);
-        if !dir.is_dir() {
-            return Err(Lookup::SecretNotFound);
+        match std::fs::metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Lookup::SecretNotFound);
+            }
+            Err(e) => {
+                return Err(Lookup::Failed(format!(
+                    "cannot read {}: {e}",
+                    dir.display()
+                )));
+            }
+            Ok(metadata) if !metadata.is_dir() => return Err(Lookup::SecretNotFound),
+            Ok(_) => {}
         }
         let file: &Path = &dir.join(key);
         match std::fs::read(file) {

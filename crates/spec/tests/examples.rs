@@ -381,3 +381,42 @@ fn a_batch_with_neither_size_nor_timer_is_refused() {
     let timer_only = "source: {type: stdin}\nsink: {type: file, config: {path: o.jsonl, batchSize: 0, batchFlushIntervalSeconds: 2}}\n";
     assert!(errors_of(&load_text(timer_only)).is_empty());
 }
+
+#[test]
+fn a_missing_secrets_dir_is_named_instead_of_secret_not_found() {
+    // A17: a missing or unreadable --secrets-dir read as "secret not found".
+    let loaded = load_text(
+        "source: {type: generate}\nsink:\n  type: postgresql\n  config:\n    connectionStringSecretRef: {name: pg, key: url}\n    table: t\n",
+    );
+    let flow = loaded.flows[0].flow.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let errors = resolve_secrets(&flow, &dataflow_spec::SecretsDir::new(&missing)).unwrap_err();
+    let text = errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(text.contains("does not exist"), "{text}");
+    assert!(text.contains("nowhere"), "{text}");
+}
+
+#[test]
+fn a_kind_that_looks_like_ours_is_an_error_with_a_hint() {
+    // A20: `kind: Dataflow` was skipped silently, then "no DataFlow found".
+    let loaded = load_text(
+        "apiVersion: dataflow.dataflow.io/v1\nkind: Dataflow\nmetadata: {name: x}\nspec: {source: {type: stdin}, sink: {type: stdout}}\n",
+    );
+    let errors = errors_of(&loaded);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("unknown kind \"Dataflow\"; did you mean \"DataFlow\"?")),
+        "{errors:?}"
+    );
+    // Other kinds beside a DataFlow are still fine.
+    let loaded = load_text(
+        "kind: ConfigMap\nmetadata: {name: c}\n---\nsource: {type: stdin}\nsink: {type: stdout}\n",
+    );
+    assert!(errors_of(&loaded).is_empty());
+}

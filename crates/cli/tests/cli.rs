@@ -762,3 +762,38 @@ fn run_names_the_flows_when_it_finds_several() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_line_longer_than_max_line_bytes_goes_to_the_error_sink() {
+    // A15: a file without newlines (or /dev/zero) grew the line buffer until the OOM killer.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        "source: {type: file, config: {path: in.jsonl, maxLineBytes: 1000}}\nsink: {type: file, config: {path: out.jsonl}}\nerrors: {type: file, config: {path: errors.jsonl}}\n",
+    )
+    .unwrap();
+    let long = format!("{{\"pad\":\"{}\"}}", "x".repeat(5000));
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        format!("{{\"n\":1}}\n{long}\n{{\"n\":2}}\n{long}"),
+    )
+    .unwrap();
+    let output = dataflow(dir.path(), &["run", "flow.yaml", "--quiet"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(out_numbers(dir.path()), vec![1, 2]);
+    let errors = json_lines(&dir.path().join("errors.jsonl"));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2 of in.jsonl is longer than maxLineBytes (1000 bytes)")
+    );
+    assert_eq!(
+        errors[0]["original_message"]["original_data"]
+            .as_str()
+            .unwrap()
+            .len(),
+        1000
+    );
+}

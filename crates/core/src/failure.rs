@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use base64::Engine;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
@@ -178,7 +179,15 @@ pub fn error_record(failure: &Failure) -> Record {
         Payload::JsonText(bytes) | Payload::Bytes(bytes) => {
             match serde_json::from_slice::<Value>(bytes) {
                 Ok(Value::Object(object)) => Value::Object(object),
-                _ => json!({"original_data": String::from_utf8_lossy(bytes)}),
+                // Bytes that are not UTF-8 are also kept exactly, so the record can be
+                // replayed (the text form replaces them with U+FFFD).
+                _ => match std::str::from_utf8(bytes) {
+                    Ok(text) => json!({"original_data": text}),
+                    Err(_) => json!({
+                        "original_data": String::from_utf8_lossy(bytes),
+                        "original_data_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+                    }),
+                },
             }
         }
     };
@@ -234,6 +243,28 @@ mod tests {
         assert_eq!(body["error"]["metadata"], json!({"id": 7}));
         assert_eq!(record.metadata["is_error_message"], true);
         assert_eq!(record.metadata["id"], 7);
+    }
+
+    #[test]
+    fn invalid_utf8_is_kept_exactly_in_base64() {
+        // A16: only the lossy text was kept, so the original bytes were gone.
+        let mut bad = failure(json!(null));
+        bad.message.record.payload =
+            Payload::Bytes(bytes::Bytes::from_static(b"{\"a\": \"\xff\xfe\"}"));
+        let record = error_record(&bad);
+        let Payload::Json(body) = &record.payload else {
+            panic!()
+        };
+        assert_eq!(
+            body["original_message"]["original_data_base64"],
+            "eyJhIjogIv/+In0="
+        );
+        assert!(
+            body["original_message"]["original_data"]
+                .as_str()
+                .unwrap()
+                .contains('\u{fffd}')
+        );
     }
 
     #[test]

@@ -24,6 +24,51 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncSeekExt, BufReader};
 /// How long `follow` waits before looking for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
+/// How much of a line longer than `maxLineBytes` its error record keeps.
+const KEPT_OF_LONG_LINE: usize = 4096;
+
+/// One line read, and where it lies in the file.
+struct Line<'a> {
+    /// Its bytes (at most `maxLineBytes`).
+    bytes: &'a [u8],
+    /// Its number, from 1.
+    number: u64,
+    /// Offset of its first byte.
+    start: u64,
+    /// Offset after its newline.
+    end: u64,
+    /// Longer than `maxLineBytes`: `bytes` holds its beginning only.
+    oversized: bool,
+}
+
+/// Reads up to and including the next newline, keeping at most `limit` bytes of the line in
+/// `line` (the rest is consumed and dropped); returns the bytes consumed (0 at the end of the
+/// file) and whether the newline was reached.
+async fn read_line_bounded<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<(usize, bool)> {
+    let mut consumed = 0;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok((consumed, false));
+        }
+        let (take, newline) = match memchr::memchr(b'\n', available) {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        let room = limit.saturating_sub(line.len());
+        line.extend_from_slice(&available[..take.min(room)]);
+        reader.consume(take);
+        consumed += take;
+        if newline {
+            return Ok((consumed, true));
+        }
+    }
+}
+
 /// How much of the first line identifies a file.
 const HEAD_BYTES: usize = 4096;
 
@@ -72,6 +117,8 @@ pub struct FileSource {
     stream: String,
     format: FileFormat,
     follow: bool,
+    /// `maxLineBytes`.
+    max_line: usize,
 }
 
 impl FileSource {
@@ -82,6 +129,7 @@ impl FileSource {
             path,
             format: config.format,
             follow: config.follow,
+            max_line: usize::try_from(config.max_line_bytes).unwrap_or(usize::MAX),
         }
     }
 
@@ -138,21 +186,22 @@ impl FileSource {
         }
         let mut reader = BufReader::with_capacity(256 * 1024, file);
         let mut buffer = Vec::with_capacity(4096);
+        // Bytes of the current line read so far, those past `maxLineBytes` included.
+        let mut line_bytes = 0u64;
         loop {
             if context.stopping().is_cancelled() {
                 return Ok(());
             }
-            let read = reader
-                .read_until(b'\n', &mut buffer)
+            let (read, mut complete) = read_line_bounded(&mut reader, &mut buffer, self.max_line)
                 .await
                 .map_err(|e| SourceError::Fatal(format!("reading {}: {e}", self.path.display())))?;
-            let mut complete = buffer.last() == Some(&b'\n');
+            line_bytes += read as u64;
             let mut reopen = false;
             if read == 0 || !complete {
                 // End of the file for now. A line without its newline is only final when
                 // the file is not followed, or when a followed file was rotated.
                 if self.follow {
-                    let read_up_to = offset + buffer.len() as u64;
+                    let read_up_to = offset + line_bytes;
                     match self.followed_file_changed(inode, read_up_to, head).await {
                         Change::None => {
                             tokio::select! {
@@ -164,6 +213,7 @@ impl FileSource {
                             tracing::warn!(file = %self.path.display(), offset,
                                 "the file was truncated; reading it from the start");
                             buffer.clear();
+                            line_bytes = 0;
                             (offset, line_number) = (0, 0);
                             head = None;
                             reader
@@ -183,28 +233,28 @@ impl FileSource {
                         }
                     }
                 }
-                if buffer.is_empty() && !reopen {
+                if line_bytes == 0 && !reopen {
                     return Ok(());
                 }
             }
-            if !buffer.is_empty() {
+            if line_bytes > 0 {
                 let line_start = offset;
-                offset += buffer.len() as u64;
+                let oversized = line_bytes > buffer.len() as u64;
+                offset += line_bytes;
                 line_number += 1;
                 if line_start == 0 {
                     head = Some(fnv1a(&buffer[..buffer.len().min(HEAD_BYTES)]));
                 }
-                self.pass_on(
-                    context,
-                    &stream,
-                    &buffer,
-                    line_number,
-                    line_start,
-                    offset,
-                    head,
-                )
-                .await?;
+                let line = Line {
+                    bytes: &buffer,
+                    number: line_number,
+                    start: line_start,
+                    end: offset,
+                    oversized,
+                };
+                self.pass_on(context, &stream, line, head).await?;
                 buffer.clear();
+                line_bytes = 0;
             }
             if reopen {
                 tracing::info!(file = %self.path.display(), "the file was rotated; reading the new one");
@@ -223,20 +273,24 @@ impl FileSource {
         }
     }
 
-    /// Emits one line (or rejects it when it is not JSON), bound to the position after it.
-    #[allow(clippy::too_many_arguments)]
+    /// Emits one line (or rejects it when it is not JSON or too long), bound to the position
+    /// after it.
     async fn pass_on(
         &self,
         context: &SourceContext,
         stream: &StreamHandle,
-        line: &[u8],
-        line_number: u64,
-        line_start: u64,
-        offset: u64,
+        line: Line<'_>,
         head: Option<u64>,
     ) -> Result<(), SourceError> {
-        let text = trim_line(line);
-        if text.is_empty() {
+        let Line {
+            bytes,
+            number: line_number,
+            start: line_start,
+            end: offset,
+            oversized,
+        } = line;
+        let text = trim_line(bytes);
+        if text.is_empty() && !oversized {
             return Ok(());
         }
         let token = stream.track(Position::Offset {
@@ -244,6 +298,20 @@ impl FileSource {
             line: line_number,
             head: head.unwrap_or(0),
         });
+        if oversized {
+            let reason = format!(
+                "line {line_number} of {} is longer than maxLineBytes ({} bytes); its first {} \
+                 bytes are kept here",
+                self.stream,
+                self.max_line,
+                KEPT_OF_LONG_LINE.min(bytes.len())
+            );
+            let kept = Bytes::copy_from_slice(&bytes[..KEPT_OF_LONG_LINE.min(bytes.len())]);
+            let record = self.record(Payload::Bytes(kept), line_number, line_start);
+            return context
+                .reject(record, token, reason, ErrorType::InvalidData)
+                .await;
+        }
         match serde_json::from_slice::<Value>(text) {
             Ok(value) => {
                 context

@@ -36,6 +36,14 @@ pub struct FileSourceConfig {
     /// Keep reading lines appended to the file (default false: stop at the end).
     #[serde(default)]
     pub follow: bool,
+    /// Longest line read whole, in bytes (default 64 MiB); a longer line goes to the error
+    /// sink with its first bytes instead of growing memory without bound.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: u64,
+}
+
+fn default_max_line_bytes() -> u64 {
+    64 * 1024 * 1024
 }
 
 /// `stdin` source: JSON lines from standard input.

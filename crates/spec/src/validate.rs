@@ -26,6 +26,7 @@ pub fn validate(flow: &DataFlow) -> Vec<Problem> {
         rules.sink(&errors.sink, "spec.errors.config");
     }
     let route_sinks = rules.transformations(&spec.transformations);
+    rules.file_loops(spec, &route_sinks);
     rules.top_level(spec);
     rules.idempotency(spec, &route_sinks);
     let value = serde_json::to_value(spec).unwrap_or_default();
@@ -51,6 +52,14 @@ fn field(path: &str, name: &str) -> String {
 
 fn is_set(value: &Option<String>) -> bool {
     value.as_deref().is_some_and(|v| !v.trim().is_empty())
+}
+
+/// A path with `.` parts and repeated separators removed, for comparing paths as written.
+fn normal_path(text: &str) -> std::path::PathBuf {
+    std::path::Path::new(text)
+        .components()
+        .filter(|part| !matches!(part, std::path::Component::CurDir))
+        .collect()
 }
 
 /// A DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
@@ -725,6 +734,34 @@ impl Rules {
                          '-', starting and ending with a letter or digit, at most 63 characters"
                 ),
             );
+        }
+    }
+
+    /// A file sink writing the file the source reads would feed itself for ever (A14).
+    fn file_loops(&mut self, spec: &DataFlowSpec, route_sinks: &[(String, SinkSpec)]) {
+        let SourceSpec::File(source) = &spec.source else {
+            return;
+        };
+        let read = normal_path(&source.path);
+        let mut sinks = vec![("spec.sink.config".to_string(), &spec.sink)];
+        if let Some(errors) = &spec.errors {
+            sinks.push(("spec.errors.config".to_string(), &errors.sink));
+        }
+        for (path, sink) in route_sinks {
+            sinks.push((field(path, "config"), sink));
+        }
+        for (path, sink) in sinks {
+            if let SinkSpec::File(file) = sink
+                && normal_path(&file.path) == read
+            {
+                self.error(
+                    field(&path, "path"),
+                    format!(
+                        "{:?} is also the source's file: the flow would read its own output",
+                        file.path
+                    ),
+                );
+            }
         }
     }
 

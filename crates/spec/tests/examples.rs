@@ -420,3 +420,16 @@ fn a_kind_that_looks_like_ours_is_an_error_with_a_hint() {
     );
     assert!(errors_of(&loaded).is_empty());
 }
+
+#[test]
+fn a_file_sink_on_the_source_file_is_refused() {
+    // A14: the flow read its own output without end.
+    let text = "source: {type: file, config: {path: data/in.jsonl}}\nsink: {type: file, config: {path: ./data//in.jsonl}}\n";
+    let errors = errors_of(&load_text(text));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("spec.sink.config.path") && e.contains("read its own output")),
+        "{errors:?}"
+    );
+}

@@ -114,7 +114,9 @@ pub fn inferred_type(value: &Value) -> &'static str {
     match value {
         Value::Null | Value::String(_) => "TEXT",
         Value::Bool(_) => "BOOLEAN",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "BIGINT",
+        Value::Number(n) if n.is_i64() => "BIGINT",
+        // Above i64::MAX a bigint cannot hold it (A28).
+        Value::Number(n) if n.is_u64() => "NUMERIC",
         Value::Number(_) => "NUMERIC",
         Value::Object(_) | Value::Array(_) => "JSONB",
     }
@@ -177,4 +179,19 @@ pub fn add_column_sql(table: &TableName, name: &str, value: &Value) -> String {
         quote(name),
         inferred_type(value)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_integer_above_i64_gets_numeric() {
+        // A28: BIGINT was inferred, and the very row that created the column was rejected.
+        assert_eq!(inferred_type(&json!(18446744073709551615u64)), "NUMERIC");
+        assert_eq!(inferred_type(&json!(-5)), "BIGINT");
+        assert_eq!(inferred_type(&json!(9223372036854775807i64)), "BIGINT");
+        assert_eq!(inferred_type(&json!(1.5)), "NUMERIC");
+    }
 }

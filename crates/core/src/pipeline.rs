@@ -603,6 +603,9 @@ async fn error_records(
     }
 }
 
+/// How long a sink write may run before a warning says so (and again each time as long).
+const SLOW_WRITE: Duration = Duration::from_secs(30);
+
 /// Where a sink's per-message rejections go.
 enum RejectionTarget {
     /// To the failure router (error sink, or stop).
@@ -656,7 +659,7 @@ impl SinkWorker {
     async fn write_with_retry(&mut self, batch: &[Message]) -> Option<Vec<Rejection>> {
         let mut backoff = Backoff::standard();
         loop {
-            match self.sink.write(batch).await {
+            match self.timed_write(batch).await {
                 Ok(rejections) => return Some(rejections),
                 Err(SinkError::Fatal(reason)) => {
                     self.state
@@ -671,6 +674,24 @@ impl SinkWorker {
                         _ = tokio::time::sleep(delay) => {}
                         _ = self.state.abort_token().cancelled() => return None,
                     }
+                }
+            }
+        }
+    }
+
+    /// One write, with a warning every [`SLOW_WRITE`] while it runs: a sink blocked on a lock
+    /// or an overloaded server otherwise showed only as 0 msg/s.
+    async fn timed_write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
+        let started = tokio::time::Instant::now();
+        let type_name = &self.type_name;
+        let write = self.sink.write(batch);
+        let mut write = std::pin::pin!(write);
+        loop {
+            tokio::select! {
+                result = &mut write => return result,
+                _ = tokio::time::sleep(SLOW_WRITE) => {
+                    tracing::warn!(sink = %type_name, batch = batch.len(),
+                        running_for = ?started.elapsed(), "a write is still running");
                 }
             }
         }

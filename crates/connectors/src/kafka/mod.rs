@@ -4,6 +4,7 @@
 mod avro;
 mod config;
 mod registry;
+mod repeated;
 mod sink;
 mod source;
 mod watch;

@@ -30,6 +30,7 @@ use serde_json::{Map, Value, json};
 use super::avro::AvroDecoder;
 use super::client_config;
 use super::registry::RegistryError;
+use super::repeated::{Repeated, Report};
 use super::watch::{ClientWatch, WatchedContext, needs_new_settings};
 
 /// How often committed positions become stored offsets while running.
@@ -193,6 +194,8 @@ impl KafkaSource {
         let mut records = self.consumer.stream();
         let mut streams: HashMap<i32, StreamHandle> = HashMap::new();
         let mut next_store = Instant::now() + STORE_EVERY;
+        // Consumer errors: said once, then summarised, and recalled while records stay away.
+        let mut errors = Repeated::default();
         let mut chunk = Vec::with_capacity(CHUNK);
         loop {
             // Records librdkafka already holds are taken without a wait; a chunk leaves when
@@ -217,7 +220,13 @@ impl KafkaSource {
                             reason = self.watch.failed() => {
                                 return Err(SourceError::Fatal(format!("kafka source: {reason}")));
                             }
-                            _ = tokio::time::sleep_until(next_store) => continue,
+                            _ = tokio::time::sleep_until(next_store) => {
+                                if let Some((error, waiting)) = errors.reminder(std::time::Instant::now()) {
+                                    tracing::warn!(topic = %self.topic, %error, ?waiting,
+                                        "no records since this consumer error; still waiting");
+                                }
+                                continue;
+                            }
                             ready = records.next() => ready,
                         },
                     }
@@ -230,7 +239,17 @@ impl KafkaSource {
                     return Err(SourceError::Fatal(format!("kafka source: {reason}")));
                 }
                 Some(Err(error)) => {
-                    tracing::warn!(%error, topic = %self.topic, "kafka consumer error");
+                    match errors.seen(&error.to_string(), std::time::Instant::now()) {
+                        Report::First => {
+                            tracing::warn!(%error, topic = %self.topic, "kafka consumer error")
+                        }
+                        Report::Summary {
+                            count,
+                            for_how_long,
+                        } => tracing::warn!(%error, topic = %self.topic, count, ?for_how_long,
+                            "kafka consumer error repeats"),
+                        Report::Quiet => {}
+                    }
                     // What was read before the error goes on now, not after the pause.
                     if !hand_over(&chunks, &mut chunk).await {
                         return Ok(());
@@ -242,6 +261,7 @@ impl KafkaSource {
                     return Err(SourceError::Fatal("the kafka consumer stream ended".into()));
                 }
             };
+            errors.clear();
             let partition = message.partition();
             let token = streams
                 .entry(partition)

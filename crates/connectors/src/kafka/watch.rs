@@ -3,6 +3,7 @@
 //! wait for their timeout; the flow should stop instead, saying what to fix (as a Kafka Connect
 //! task fails on an authentication error).
 
+use super::repeated::{Repeated, Report};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::ClientContext;
@@ -86,11 +87,27 @@ impl ClientWatch {
 pub(super) struct WatchedContext {
     /// Where errors that need new settings are raised.
     pub(super) watch: ClientWatch,
+    /// librdkafka repeats an error while it lasts (every retry of an unreachable broker):
+    /// logged once, then summarised.
+    repeated: Arc<std::sync::Mutex<Repeated>>,
 }
 
 impl ClientContext for WatchedContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::error!(%error, reason, "librdkafka error");
+        let text = format!("{error}: {reason}");
+        let report = self
+            .repeated
+            .lock()
+            .map(|mut repeated| repeated.seen(&text, std::time::Instant::now()))
+            .unwrap_or(Report::First);
+        match report {
+            Report::First => tracing::error!(%error, reason, "librdkafka error"),
+            Report::Summary {
+                count,
+                for_how_long,
+            } => tracing::error!(%error, reason, count, ?for_how_long, "librdkafka error repeats"),
+            Report::Quiet => {}
+        }
         let transport =
             error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure);
         if needs_new_settings(&error) || (transport && is_fatal_tls_alert(reason)) {

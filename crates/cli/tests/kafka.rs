@@ -359,7 +359,8 @@ fn avro_with_a_static_schema_from_a_file_and_from_a_secret() {
 
 #[test]
 fn avro_through_the_schema_registry_with_basic_auth() {
-    let registry = support::schema_registry::SchemaRegistryServer::start(Some(("reader", "pw")));
+    let registry =
+        dataflow_testservers::schema_registry::SchemaRegistryServer::start(Some(("reader", "pw")));
     let id = registry.register("orders-value", ORDER_SCHEMA);
     assert_eq!(id, 1, "avro_orders frames with schema id 1");
     let topic = create_topic(2);
@@ -422,7 +423,7 @@ fn avro_through_the_schema_registry_with_basic_auth() {
 
 #[test]
 fn avro_sink_registers_the_schema_and_round_trips_through_the_source() {
-    let registry = support::schema_registry::SchemaRegistryServer::start(None);
+    let registry = dataflow_testservers::schema_registry::SchemaRegistryServer::start(None);
     let topic = create_topic(2);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("order.avsc"), ORDER_SCHEMA).unwrap();

@@ -154,11 +154,6 @@ impl AckToken {
             }
         }
     }
-
-    /// Whether this token is bound to a position or callback.
-    pub fn is_bound(&self) -> bool {
-        self.0.is_some()
-    }
 }
 
 #[cfg(test)]

@@ -44,18 +44,6 @@ pub enum SinkError {
     Fatal(String),
 }
 
-impl SinkError {
-    /// Classifies an error text as transient or fatal.
-    pub fn from_message(message: impl Into<String>) -> Self {
-        let message = message.into();
-        if classify(&message, None).is_retryable() {
-            SinkError::Transient(message)
-        } else {
-            SinkError::Fatal(message)
-        }
-    }
-}
-
 /// A destination. Every message of a batch not listed in the returned rejections must be
 /// durably written when `write` returns `Ok` (committed, fsync'ed, delivered).
 #[async_trait]

@@ -10,8 +10,6 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::Value;
 
-pub mod schema_registry;
-
 /// The test PostgreSQL (scripts/test-servers.sh starts it).
 pub const POSTGRES: &str = "host=127.0.0.1 port=5432 user=root dbname=test";
 

@@ -206,18 +206,6 @@ pub enum SourceSpec {
     Generate(GenerateSourceConfig),
 }
 
-/// Every source type name, in registry order.
-pub const SOURCE_TYPES: &[&str] = &[
-    "kafka",
-    "postgresql",
-    "trino",
-    "clickhouse",
-    "nessie",
-    "file",
-    "stdin",
-    "generate",
-];
-
 impl SourceSpec {
     /// The `type` string of this source.
     pub fn type_name(&self) -> &'static str {
@@ -269,18 +257,6 @@ pub enum SinkSpec {
     /// Discards (counts) messages.
     Null(NullSinkConfig),
 }
-
-/// Every sink type name, in registry order.
-pub const SINK_TYPES: &[&str] = &[
-    "kafka",
-    "postgresql",
-    "trino",
-    "clickhouse",
-    "nessie",
-    "file",
-    "stdout",
-    "null",
-];
 
 impl SinkSpec {
     /// The `type` string of this sink.

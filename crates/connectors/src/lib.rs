@@ -10,6 +10,8 @@ pub mod generate;
 pub mod kafka;
 pub mod null;
 #[cfg(feature = "postgresql")]
+pub mod polling;
+#[cfg(feature = "postgresql")]
 pub mod postgres;
 pub mod stdio;
 #[cfg(any(feature = "postgresql", feature = "kafka"))]

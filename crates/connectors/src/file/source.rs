@@ -352,9 +352,9 @@ impl FileSource {
         };
         if inode.is_some_and(|inode| inode != metadata.ino()) {
             Change::Rotated
-        } else if metadata.len() < read_up_to {
-            Change::Truncated
-        } else if head.is_some() && first_line_hash(&self.path).await != head {
+        } else if metadata.len() < read_up_to
+            || (head.is_some() && first_line_hash(&self.path).await != head)
+        {
             Change::Truncated
         } else {
             Change::None

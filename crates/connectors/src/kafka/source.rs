@@ -32,6 +32,7 @@ use super::client_config;
 use super::registry::RegistryError;
 use super::repeated::{Repeated, Report};
 use super::watch::{ClientWatch, WatchedContext, needs_new_settings};
+use dataflow_core::retry::Backoff;
 
 /// How often committed positions become stored offsets while running.
 const STORE_EVERY: Duration = Duration::from_millis(200);
@@ -371,18 +372,18 @@ impl Decoder {
         bytes: Bytes,
         context: &SourceContext,
     ) -> Option<Result<Payload, (String, Bytes)>> {
-        let mut backoff = Duration::from_millis(500);
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         loop {
             match avro.decode_value(&bytes).await {
                 Ok(value) => return Some(Ok(Payload::Json(value))),
                 Err(RegistryError::Refused(reason)) => return Some(Err((reason, bytes))),
                 Err(RegistryError::Unreachable(reason)) => {
-                    tracing::warn!(%reason, retry_in = ?backoff, "schema registry unreachable");
+                    let wait = backoff.next_delay();
+                    tracing::warn!(%reason, retry_in = ?wait, "schema registry unreachable");
                     tokio::select! {
                         _ = context.stopping().cancelled() => return None,
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(wait) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
         }

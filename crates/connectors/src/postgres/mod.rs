@@ -2,6 +2,7 @@
 
 mod catalog;
 mod encode;
+mod query;
 mod sink;
 mod source;
 mod tls;

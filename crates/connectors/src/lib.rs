@@ -4,6 +4,8 @@
 //! sinks. Server connectors (Kafka, PostgreSQL, ClickHouse, Trino, Nessie) arrive behind cargo
 //! features.
 
+#[cfg(feature = "postgresql")]
+pub mod bisect;
 pub mod file;
 pub mod generate;
 #[cfg(feature = "kafka")]

@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
+use tokio::task::JoinHandle;
 
 use crate::failure::FlowState;
 
@@ -36,5 +37,34 @@ pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
         text
     } else {
         "a panic without a message"
+    }
+}
+
+/// Spawns `task` under supervision: a panic fails the flow naming `name`.
+pub(crate) fn spawn_supervised<T: Send + 'static>(
+    name: impl Into<String>,
+    state: &Arc<FlowState>,
+    task: impl Future<Output = T> + Send + 'static,
+) -> JoinHandle<Option<T>> {
+    tokio::spawn(supervised(name.into(), Arc::clone(state), task))
+}
+
+/// Waits for a task. Its own panics are caught inside it; a join error here is a panic that
+/// escaped (named as `what`) or the abort of a missed deadline (already a failure).
+pub(crate) async fn join<T>(
+    task: &mut JoinHandle<Option<T>>,
+    state: &FlowState,
+    what: &str,
+) -> Option<T> {
+    match task.await {
+        Ok(output) => output,
+        Err(error) if error.is_panic() => {
+            state.fail(format!(
+                "{what} panicked: {}",
+                panic_message(&*error.into_panic())
+            ));
+            None
+        }
+        Err(_) => None,
     }
 }

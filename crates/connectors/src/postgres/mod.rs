@@ -1,8 +1,11 @@
 //! The PostgreSQL connector: a polling source and a COPY-speed sink.
 
 mod catalog;
+mod copy;
 mod encode;
 mod query;
+mod rows;
+mod schema;
 mod sink;
 mod source;
 mod tls;

@@ -1,0 +1,250 @@
+//! One sink's worker: batches from its channel, writes with retries (a warning while a write
+//! runs long), and settles each message: written ones acknowledged, rejected ones routed to
+//! the error sink (or the flow stopped). Also the connect with retries and the error-record
+//! builder in front of the error sink.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dataflow_spec::AckPolicy;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::AckToken;
+use crate::batch::Batcher;
+use crate::failure::{Failure, FailureRouter, FlowState, error_record};
+use crate::message::Message;
+use crate::pipeline::{FlowError, SinkStage};
+use crate::retry::Backoff;
+use crate::sink::{Rejection, Sink, SinkError};
+use crate::stats::Stats;
+use crate::supervise::spawn_supervised;
+
+/// Connects a sink, retrying transient failures with backoff until a stop request.
+pub(crate) async fn connect_with_retry(
+    sink: &mut dyn Sink,
+    what: &str,
+    shutdown: &CancellationToken,
+) -> Result<(), FlowError> {
+    let mut backoff = Backoff::standard();
+    loop {
+        // A stop request ends a connect in progress too: a server that never answers must not
+        // hold the first signal up (the shutdown deadline is armed only once the flow runs).
+        let attempt = tokio::select! {
+            attempt = sink.connect() => attempt,
+            _ = shutdown.cancelled() => {
+                return Err(FlowError::Connect {
+                    what: what.into(),
+                    reason: "stopped while connecting".into(),
+                });
+            }
+        };
+        match attempt {
+            Ok(()) => return Ok(()),
+            Err(SinkError::Fatal(reason)) => {
+                return Err(FlowError::Connect {
+                    what: what.into(),
+                    reason,
+                });
+            }
+            Err(SinkError::Transient(reason)) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(what, %reason, retry_in = ?delay, "connect failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => {
+                        return Err(FlowError::Connect { what: what.into(), reason: format!("{reason} (stopped while retrying)") });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Turns failures into error-record messages; the token follows the acknowledgement policy.
+pub(crate) async fn error_records(
+    mut failures: mpsc::Receiver<Failure>,
+    records: mpsc::Sender<Message>,
+    policy: AckPolicy,
+) {
+    while let Some(failure) = failures.recv().await {
+        let record = error_record(&failure);
+        let token = match policy {
+            AckPolicy::AfterWrite => failure.message.ack,
+            // The original stays unacknowledged: its position is held and it is read again
+            // after a restart.
+            AckPolicy::Never | AckPolicy::AfterMainSinkSuccess => {
+                drop(failure.message.ack);
+                AckToken::none()
+            }
+        };
+        if records.send(Message::new(record, token)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// How long a sink write may run before a warning says so (and again each time as long).
+const SLOW_WRITE: Duration = Duration::from_secs(30);
+
+/// Where a sink's per-message rejections go.
+pub(crate) enum RejectionTarget {
+    /// To the failure router (error sink, or stop).
+    Route(FailureRouter),
+    /// Nowhere: the flow stops (used for the error sink itself).
+    StopTheFlow,
+}
+
+/// Writes the batches of one sink, retries transient failures, settles each message.
+pub(crate) struct SinkWorker {
+    sink: Box<dyn Sink>,
+    type_name: String,
+    batcher: Batcher,
+    rejections: RejectionTarget,
+    state: Arc<FlowState>,
+    stats: Arc<Stats>,
+    counts_as_written: bool,
+}
+
+impl SinkWorker {
+    /// A worker writing `stage`'s sink with what arrives on `input`. Written messages count
+    /// in the stats when `counts_as_written` (not for the error sink).
+    pub(crate) fn new(
+        stage: SinkStage,
+        input: mpsc::Receiver<Message>,
+        rejections: RejectionTarget,
+        state: &Arc<FlowState>,
+        stats: &Arc<Stats>,
+        counts_as_written: bool,
+    ) -> Self {
+        SinkWorker {
+            sink: stage.sink,
+            type_name: stage.type_name,
+            batcher: Batcher::new(input, stage.batching),
+            rejections,
+            state: Arc::clone(state),
+            stats: Arc::clone(stats),
+            counts_as_written,
+        }
+    }
+
+    /// Runs the worker on a task of its own, named `name` in a failure.
+    pub(crate) fn spawn(self, name: &str) -> JoinHandle<Option<()>> {
+        let state = Arc::clone(&self.state);
+        spawn_supervised(format!("{name} ({})", self.type_name), &state, self.run())
+    }
+
+    async fn run(mut self) {
+        let mut batch = Vec::new();
+        while self.batcher.next_batch(&mut batch).await {
+            if self.state.is_aborted() {
+                return; // unacknowledged: positions stay held
+            }
+            if !self.sink.takes_json_text() {
+                for message in &mut batch {
+                    message.record.payload.parse_text();
+                }
+            }
+            let Some(rejections) = self.write_with_retry(&batch).await else {
+                return;
+            };
+            if !self.settle(&mut batch, rejections).await {
+                return;
+            }
+            batch.clear();
+        }
+        if let Err(error) = self.sink.close().await {
+            self.state
+                .fail(format!("closing the {} sink: {error}", self.type_name));
+        }
+    }
+
+    async fn write_with_retry(&mut self, batch: &[Message]) -> Option<Vec<Rejection>> {
+        let mut backoff = Backoff::standard();
+        loop {
+            match self.timed_write(batch).await {
+                Ok(rejections) => return Some(rejections),
+                Err(SinkError::Fatal(reason)) => {
+                    self.state
+                        .fail(format!("{} sink: {reason}", self.type_name));
+                    return None;
+                }
+                Err(SinkError::Transient(reason)) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(sink = %self.type_name, %reason, attempt = backoff.attempts(), retry_in = ?delay,
+                        batch = batch.len(), "write failed; retrying the batch");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.state.abort_token().cancelled() => return None,
+                    }
+                }
+            }
+        }
+    }
+
+    /// One write, with a warning every [`SLOW_WRITE`] while it runs: a sink blocked on a lock
+    /// or an overloaded server otherwise showed only as 0 msg/s.
+    async fn timed_write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
+        let started = tokio::time::Instant::now();
+        let type_name = &self.type_name;
+        let write = self.sink.write(batch);
+        let mut write = std::pin::pin!(write);
+        loop {
+            tokio::select! {
+                result = &mut write => return result,
+                _ = tokio::time::sleep(SLOW_WRITE) => {
+                    tracing::warn!(sink = %type_name, batch = batch.len(),
+                        running_for = ?started.elapsed(), "a write is still running");
+                }
+            }
+        }
+    }
+
+    /// Acknowledges the written messages and routes the rejected ones. Returns false when the
+    /// flow stops; the messages after the failing one are then left unacknowledged.
+    async fn settle(&mut self, batch: &mut Vec<Message>, mut rejections: Vec<Rejection>) -> bool {
+        rejections.sort_by_key(|r| r.index);
+        rejections.dedup_by_key(|r| r.index);
+        let mut rejections = rejections.into_iter().peekable();
+        let mut written = Vec::with_capacity(batch.len());
+        let mut keep_going = true;
+        for (index, message) in batch.drain(..).enumerate() {
+            if rejections.peek().is_some_and(|r| r.index == index) {
+                let rejection = rejections.next().expect("peeked");
+                keep_going = match &self.rejections {
+                    RejectionTarget::Route(router) => {
+                        router
+                            .route(Failure {
+                                message,
+                                reason: rejection.reason,
+                                error_type: rejection.error_type,
+                                stage: "sink".into(),
+                                original_sink: self.type_name.clone(),
+                            })
+                            .await
+                    }
+                    RejectionTarget::StopTheFlow => {
+                        self.state.fail(format!(
+                            "the {} error sink rejected the error record of {}: {}",
+                            self.type_name,
+                            message.record.describe(),
+                            rejection.reason
+                        ));
+                        false
+                    }
+                };
+                if !keep_going {
+                    break;
+                }
+            } else {
+                written.push(message.ack);
+            }
+        }
+        if self.counts_as_written {
+            self.stats.add_written(written.len() as u64);
+        }
+        AckToken::ack_all(written);
+        keep_going
+    }
+}

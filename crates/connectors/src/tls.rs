@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, Error, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, Error, RootCertStore, SignatureScheme};
 
 /// Adds every certificate of the PEM text `pem` to `roots`; errors are prefixed with `origin`.
 pub(crate) fn add_pem_certificates(
@@ -19,21 +20,56 @@ pub(crate) fn add_pem_certificates(
     Ok(())
 }
 
-/// Encryption without verification (`sslmode=require`, `insecureSkipVerify`): the signatures
-/// are still checked, the certificate is not.
+/// A verifier that checks less than rustls's own: with no chain verifier it accepts any
+/// certificate (`sslmode=require`, `insecureSkipVerify`: encryption without verification),
+/// with one it checks the chain but not the host name (`sslmode=verify-ca`). Handshake
+/// signatures are always checked.
 #[derive(Debug)]
-pub(crate) struct AcceptAnyCertificate(pub(crate) Arc<rustls::crypto::CryptoProvider>);
+pub(crate) struct RelaxedVerifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
 
-impl ServerCertVerifier for AcceptAnyCertificate {
+impl RelaxedVerifier {
+    /// Accepts any certificate.
+    pub(crate) fn accept_any(provider: Arc<rustls::crypto::CryptoProvider>) -> Self {
+        RelaxedVerifier {
+            chain: None,
+            provider,
+        }
+    }
+
+    /// Checks the chain with `chain`, not the host name.
+    pub(crate) fn chain_only(
+        chain: Arc<WebPkiServerVerifier>,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> Self {
+        RelaxedVerifier {
+            chain: Some(chain),
+            provider,
+        }
+    }
+}
+
+impl ServerCertVerifier for RelaxedVerifier {
     fn verify_server_cert(
         &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
+        end: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        Ok(ServerCertVerified::assertion())
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end, intermediates, name, ocsp, now) {
+            Err(Error::InvalidCertificate(CertificateError::NotValidForName))
+            | Err(Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. })) => {
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
     }
 
     fn verify_tls12_signature(
@@ -46,7 +82,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -60,11 +96,13 @@ impl ServerCertVerifier for AcceptAnyCertificate {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -33,7 +33,7 @@ pub use ack::AckToken;
 pub use batch::Batching;
 pub use checkpoint::{CheckpointStore, FileCheckpointStore, MemoryCheckpointStore};
 pub use classify::{ErrorType, classify};
-pub use message::{InvalidJson, Message, Payload, Record};
+pub use message::{InvalidJson, Message, Payload, Record, json_kind};
 pub use metadata::{Metadata, MetadataBuilder};
 pub use pipeline::{Flow, FlowError, RunControl, SinkStage};
 pub use registry::{BuildContext, BuildError, Registry};

@@ -179,6 +179,19 @@ impl Message {
     }
 }
 
+/// What kind of JSON value this is, for messages: `null`, `a boolean`, `a number`, `a string`,
+/// `a list`, `an object`.
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

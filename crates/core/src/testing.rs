@@ -253,3 +253,24 @@ impl TestFlow {
         (result, committed)
     }
 }
+
+/// Restricts the calling thread (and the threads it starts) to one CPU, so the engine takes
+/// its single-core path: with one transformation worker the chain then runs inline on the
+/// source's task. Use it in a current-thread runtime test.
+pub fn pin_to_one_cpu() {
+    // SAFETY: a zeroed cpu_set_t with one bit set is a valid argument for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0,
+            "sched_setaffinity"
+        );
+    }
+    assert_eq!(
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        1,
+        "one CPU left to this thread"
+    );
+}

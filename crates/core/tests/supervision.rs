@@ -71,16 +71,7 @@ async fn a_panicking_transformation_worker_fails_the_flow() {
 async fn a_panic_in_the_inline_chain_of_a_single_core_fails_the_flow() {
     // The engine runs the chain on the source's task when the process may use one CPU only:
     // restrict this thread (the whole current-thread runtime) to one CPU.
-    // SAFETY: a zeroed cpu_set_t with one bit set is a valid argument for this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
-            0
-        );
-    }
-    assert_eq!(std::thread::available_parallelism().unwrap().get(), 1);
+    dataflow_core::testing::pin_to_one_cpu();
     let mut flow = TestFlow::new(Numbers::new(1000));
     flow.transformer = Arc::new(PanicsOnFive);
     let (result, committed) = flow.run(RunControl::default()).await;

@@ -331,14 +331,7 @@ impl FieldPath {
     }
 
     fn describe_not_container(&self, depth: usize, value: &Value) -> String {
-        let kind = match value {
-            Value::Null => "null",
-            Value::Bool(_) => "a boolean",
-            Value::Number(_) => "a number",
-            Value::String(_) => "a string",
-            Value::Array(_) => "a list",
-            Value::Object(_) => "an object",
-        };
+        let kind = dataflow_core::json_kind(value);
         let at = if depth == 0 {
             "the payload".to_string()
         } else {

@@ -244,16 +244,7 @@ async fn on_transform_error_skip_counts_and_skips_the_failures() {
 async fn the_inline_chain_of_a_single_core_keeps_order_and_failures() {
     // On one CPU with one worker the chain runs on the source's task (no stage of its own);
     // on a machine with more cores no other test reaches that path.
-    // SAFETY: a zeroed cpu_set_t with one bit set is a valid argument for this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
-            0
-        );
-    }
-    assert_eq!(std::thread::available_parallelism().unwrap().get(), 1);
+    dataflow_core::testing::pin_to_one_cpu();
     let steps = "  - type: filter\n    config: {condition: \"$.n != 5\"}\n  - type: flatten\n    config: {field: parts}\n  - type: cast\n    config: {spec: {amount: int64}}\n";
     let mut outputs = Vec::new();
     for workers in [1, 4] {

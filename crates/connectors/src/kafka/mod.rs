@@ -3,6 +3,7 @@
 
 mod avro;
 mod config;
+mod decode;
 mod registry;
 mod repeated;
 mod sink;

@@ -10,7 +10,7 @@ use rustls::{ClientConfig, RootCertStore};
 use serde_json::Value;
 
 use super::config::is_pem_content;
-use crate::tls::{AcceptAnyCertificate, add_pem_certificates};
+use crate::tls::{RelaxedVerifier, add_pem_certificates};
 
 /// Why a schema could not be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -165,7 +165,7 @@ fn tls_config(config: &SchemaRegistryConfig) -> Result<ClientConfig, String> {
     if tls.insecure_skip_verify {
         return Ok(builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_custom_certificate_verifier(Arc::new(RelaxedVerifier::accept_any(provider)))
             .with_no_client_auth());
     }
     let mut roots = RootCertStore::empty();

@@ -44,7 +44,8 @@ pub enum ColumnKind {
 }
 
 impl ColumnKind {
-    fn from_type(oid: u32, typtype: i8) -> ColumnKind {
+    /// The kind of type `oid`; `typtype` is the catalog's `typtype` (`e` for an enum).
+    pub fn from_type(oid: u32, typtype: i8) -> ColumnKind {
         match oid {
             16 => ColumnKind::Bool,
             21 => ColumnKind::Int2,

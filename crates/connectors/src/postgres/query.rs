@@ -10,6 +10,7 @@ use serde_json::{Map, Number, Value};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 
+use super::catalog::ColumnKind;
 use super::quote;
 use super::source::PostgresSource;
 
@@ -22,51 +23,16 @@ pub(super) struct Plan {
     /// Whether the statement takes the safety lag (seconds) as its last parameter.
     pub(super) lagged: bool,
     /// For each selected column: its name and how to turn it into JSON.
-    pub(super) columns: Vec<(String, Decode)>,
+    pub(super) columns: Vec<(String, ColumnKind)>,
     /// The change-tracking expression is selected after the columns: as `timestamptz` when it is
     /// a time (kept as RFC3339Nano, the original's checkpoint form), else as text.
     pub(super) change_is_time: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Decode {
-    Bool,
-    Int2,
-    Int4,
-    Int8,
-    Float4,
-    Float8,
-    Text,
-    Json,
-    Uuid,
-    Timestamp,
-    Timestamptz,
-    Date,
-    Bytea,
-    /// Selected as text: a number when it fits a JSON number exactly, else a string.
-    Numeric,
-    /// Selected through `to_jsonb` (arrays, enums, inet, intervals, …).
-    ToJson,
-}
-
-fn decode_of(ty: &Type) -> Decode {
-    match *ty {
-        Type::BOOL => Decode::Bool,
-        Type::INT2 => Decode::Int2,
-        Type::INT4 => Decode::Int4,
-        Type::INT8 => Decode::Int8,
-        Type::FLOAT4 => Decode::Float4,
-        Type::FLOAT8 => Decode::Float8,
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => Decode::Text,
-        Type::JSON | Type::JSONB => Decode::Json,
-        Type::UUID => Decode::Uuid,
-        Type::TIMESTAMP => Decode::Timestamp,
-        Type::TIMESTAMPTZ => Decode::Timestamptz,
-        Type::DATE => Decode::Date,
-        Type::BYTEA => Decode::Bytea,
-        Type::NUMERIC => Decode::Numeric,
-        _ => Decode::ToJson,
-    }
+/// How the source reads a column: by its type's kind, the sink's [`ColumnKind`]; enums and
+/// every type without a binary decoder here (`Other`) are selected through `to_jsonb`.
+fn decode_of(ty: &Type) -> ColumnKind {
+    ColumnKind::from_type(ty.oid(), 0)
 }
 
 impl PostgresSource {
@@ -124,8 +90,10 @@ impl PostgresSource {
         let select: Vec<String> = columns
             .iter()
             .map(|(name, ty)| match decode_of(ty) {
-                Decode::Numeric => format!("__dataflow_src.{q}::text AS {q}", q = quote(name)),
-                Decode::ToJson => format!("to_jsonb(__dataflow_src.{q}) AS {q}", q = quote(name)),
+                ColumnKind::Numeric => format!("__dataflow_src.{q}::text AS {q}", q = quote(name)),
+                ColumnKind::Other => {
+                    format!("to_jsonb(__dataflow_src.{q}) AS {q}", q = quote(name))
+                }
                 _ => format!("__dataflow_src.{}", quote(name)),
             })
             .collect();
@@ -231,32 +199,34 @@ pub(super) fn row_to_json(
     let mut object = Map::with_capacity(plan.columns.len());
     for (index, (name, decode)) in plan.columns.iter().enumerate() {
         let value = match decode {
-            Decode::Bool => row.try_get::<_, Option<bool>>(index)?.map(Value::Bool),
-            Decode::Int2 => row.try_get::<_, Option<i16>>(index)?.map(Value::from),
-            Decode::Int4 => row.try_get::<_, Option<i32>>(index)?.map(Value::from),
-            Decode::Int8 => row.try_get::<_, Option<i64>>(index)?.map(Value::from),
-            Decode::Float4 => row
+            ColumnKind::Bool => row.try_get::<_, Option<bool>>(index)?.map(Value::Bool),
+            ColumnKind::Int2 => row.try_get::<_, Option<i16>>(index)?.map(Value::from),
+            ColumnKind::Int4 => row.try_get::<_, Option<i32>>(index)?.map(Value::from),
+            ColumnKind::Int8 => row.try_get::<_, Option<i64>>(index)?.map(Value::from),
+            ColumnKind::Float4 => row
                 .try_get::<_, Option<f32>>(index)?
                 .map(|f| float(f64::from(f))),
-            Decode::Float8 => row.try_get::<_, Option<f64>>(index)?.map(float),
-            Decode::Text => row.try_get::<_, Option<String>>(index)?.map(Value::String),
-            Decode::Json | Decode::ToJson => row.try_get::<_, Option<Value>>(index)?,
-            Decode::Uuid => row
+            ColumnKind::Float8 => row.try_get::<_, Option<f64>>(index)?.map(float),
+            ColumnKind::Text => row.try_get::<_, Option<String>>(index)?.map(Value::String),
+            ColumnKind::Json | ColumnKind::Jsonb | ColumnKind::Other => {
+                row.try_get::<_, Option<Value>>(index)?
+            }
+            ColumnKind::Uuid => row
                 .try_get::<_, Option<uuid::Uuid>>(index)?
                 .map(|u| Value::String(u.to_string())),
-            Decode::Timestamp => row
+            ColumnKind::Timestamp => row
                 .try_get::<_, Option<NaiveDateTime>>(index)?
                 .map(|t| Value::String(t.and_utc().to_rfc3339_opts(SecondsFormat::AutoSi, true))),
-            Decode::Timestamptz => row
+            ColumnKind::Timestamptz => row
                 .try_get::<_, Option<DateTime<Utc>>>(index)?
                 .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))),
-            Decode::Date => row
+            ColumnKind::Date => row
                 .try_get::<_, Option<NaiveDate>>(index)?
                 .map(|d| Value::String(d.to_string())),
-            Decode::Bytea => row
+            ColumnKind::Bytea => row
                 .try_get::<_, Option<Vec<u8>>>(index)?
                 .map(|b| Value::String(base64::engine::general_purpose::STANDARD.encode(b))),
-            Decode::Numeric => row
+            ColumnKind::Numeric => row
                 .try_get::<_, Option<String>>(index)?
                 .map(|text| numeric(&text)),
         };

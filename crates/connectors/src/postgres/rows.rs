@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use dataflow_core::{Message, Payload, Rejection};
+use dataflow_core::{Message, Payload, Rejection, json_kind};
 use serde_json::{Map, Value};
 
 use super::sink::PostgresSink;
@@ -84,7 +84,7 @@ impl PostgresSink {
                     index,
                     format!(
                         "payload is not a JSON object (found {}); use rawMode to store any JSON",
-                        kind_of(&other)
+                        json_kind(&other)
                     ),
                 )),
                 None => rejections.push(Rejection::new(index, "payload is not JSON")),
@@ -128,16 +128,5 @@ impl PostgresSink {
         row.insert("data".into(), data);
         row.insert("_metadata".into(), metadata);
         row
-    }
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }

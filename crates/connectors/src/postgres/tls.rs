@@ -7,12 +7,9 @@ use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 
-use crate::tls::{AcceptAnyCertificate, add_pem_certificates};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme,
-};
+use crate::tls::{RelaxedVerifier, add_pem_certificates};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::{ClientConfig, RootCertStore};
 
 /// How the connection uses TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,14 +112,16 @@ impl TlsSettings {
             .map_err(|e| e.to_string())?;
         let verifier: Arc<dyn ServerCertVerifier> = match self.mode {
             SslMode::Disable => return Ok(None),
-            SslMode::Prefer | SslMode::Require => Arc::new(AcceptAnyCertificate(provider)),
+            SslMode::Prefer | SslMode::Require => Arc::new(RelaxedVerifier::accept_any(provider)),
             SslMode::VerifyCa | SslMode::VerifyFull => {
                 let roots = Arc::new(self.roots()?);
-                let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
-                    .build()
-                    .map_err(|e| e.to_string())?;
+                let webpki =
+                    WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+                        .build()
+                        .map_err(|e| e.to_string())?;
                 if self.mode == SslMode::VerifyCa {
-                    Arc::new(ChainOnly(webpki))
+                    // `verify-ca`: the chain must lead to a trusted CA; the host name is not checked.
+                    Arc::new(RelaxedVerifier::chain_only(webpki, provider))
                 } else {
                     webpki
                 }
@@ -153,54 +152,6 @@ impl TlsSettings {
             return Err("no CA certificates to verify the server with (set sslrootcert)".into());
         }
         Ok(roots)
-    }
-}
-
-/// `verify-ca`: the chain must lead to a trusted CA; the host name is not checked.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
-        match self
-            .0
-            .verify_server_cert(end, intermediates, name, ocsp, now)
-        {
-            Err(Error::InvalidCertificate(CertificateError::NotValidForName))
-            | Err(Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. })) => {
-                Ok(ServerCertVerified::assertion())
-            }
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
     }
 }
 

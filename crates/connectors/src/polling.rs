@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dataflow_core::retry::Backoff;
-use dataflow_core::{SourceContext, SourceError};
+use dataflow_core::{ErrorReason, SourceContext, SourceError};
 
 /// The longest wait between failed polls.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -33,9 +33,9 @@ pub enum PollFailure {
     /// The pipeline stopped while rows were emitted.
     Stopped,
     /// Retrying will not help (bad settings, a missing column): the flow stops.
-    Fatal(String),
+    Fatal(ErrorReason),
     /// Worth another poll after a backoff (a lost connection, a timeout).
-    Retry(String),
+    Retry(ErrorReason),
 }
 
 /// The connector's part of a polling source.

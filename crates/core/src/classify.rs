@@ -54,7 +54,51 @@ impl fmt::Display for ErrorType {
     }
 }
 
-/// Classifies an error from its text and, when known, its PostgreSQL SQLSTATE. First match
+/// Why something failed: its kind, decided where the error is known (the connector knows a
+/// refused login from a lost connection), the text for people, and the error underneath.
+#[derive(Debug, Clone)]
+pub struct ErrorReason {
+    /// The kind, for `error_type` labels and event reasons.
+    pub kind: ErrorType,
+    /// What happened, for people.
+    pub text: String,
+    /// The error underneath, when there is one.
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ErrorReason {
+    /// A reason of `kind`.
+    pub fn new(kind: ErrorType, text: impl Into<String>) -> Self {
+        ErrorReason {
+            kind,
+            text: text.into(),
+            source: None,
+        }
+    }
+
+    /// The same reason, with the error underneath it.
+    pub fn caused_by(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
+    }
+}
+
+impl fmt::Display for ErrorReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for ErrorReason {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Classifies an error from its text (the fallback for text from foreign systems; a connector
+/// that knows the kind says it in an [`ErrorReason`]) and, when known, its PostgreSQL SQLSTATE. First match
 /// wins, in the original's order.
 pub fn classify(message: &str, sqlstate: Option<&str>) -> ErrorType {
     let text = message.to_lowercase();

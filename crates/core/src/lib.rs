@@ -32,7 +32,7 @@ pub mod transform;
 pub use ack::AckToken;
 pub use batch::Batching;
 pub use checkpoint::{CheckpointStore, FileCheckpointStore, MemoryCheckpointStore};
-pub use classify::{ErrorType, classify};
+pub use classify::{ErrorReason, ErrorType, classify};
 pub use message::{InvalidJson, Message, Payload, Record, json_kind};
 pub use metadata::{Metadata, MetadataBuilder};
 pub use pipeline::{Flow, FlowError, RunControl, SinkStage};

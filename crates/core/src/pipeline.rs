@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batching;
 use crate::checkpoint::{CheckpointStore, SavePolicy};
+use crate::classify::ErrorReason;
 use crate::registry::{BuildContext, BuildError, Registry};
 use crate::running::{RunningFlow, connect_sinks, resume_positions, window_limit};
 use crate::sink::Sink;
@@ -31,8 +32,8 @@ pub enum FlowError {
     Connect {
         /// `sink (postgresql)`, `error sink (file)`.
         what: String,
-        /// Why.
-        reason: String,
+        /// Why, and of what kind.
+        reason: ErrorReason,
     },
     /// The checkpoint store failed.
     #[error(transparent)]

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::classify::{ErrorType, classify};
+use crate::classify::{ErrorReason, ErrorType, classify};
 use crate::message::Message;
 
 /// One message of a batch that can never be written (bad type, constraint, too large).
@@ -17,7 +17,16 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// A rejection classified from its reason.
+    /// A rejection of a known kind.
+    pub fn of_kind(index: usize, kind: ErrorType, reason: impl Into<String>) -> Self {
+        Rejection {
+            index,
+            reason: reason.into(),
+            error_type: kind,
+        }
+    }
+
+    /// A rejection classified from its reason (for text from foreign systems).
     pub fn new(index: usize, reason: impl Into<String>) -> Self {
         let reason = reason.into();
         let error_type = match classify(&reason, None) {
@@ -38,10 +47,29 @@ pub enum SinkError {
     /// May succeed if retried (connection lost, timeout, server busy): the engine retries
     /// the whole batch with backoff.
     #[error("{0}")]
-    Transient(String),
+    Transient(ErrorReason),
     /// Will not succeed (bad configuration, permission denied): the flow stops.
     #[error("{0}")]
-    Fatal(String),
+    Fatal(ErrorReason),
+}
+
+impl SinkError {
+    /// A failure worth a retry, of `kind`.
+    pub fn transient(kind: ErrorType, text: impl Into<String>) -> Self {
+        SinkError::Transient(ErrorReason::new(kind, text))
+    }
+
+    /// A failure no retry fixes, of `kind`.
+    pub fn fatal(kind: ErrorType, text: impl Into<String>) -> Self {
+        SinkError::Fatal(ErrorReason::new(kind, text))
+    }
+
+    /// The kind of the failure.
+    pub fn kind(&self) -> ErrorType {
+        match self {
+            SinkError::Transient(reason) | SinkError::Fatal(reason) => reason.kind,
+        }
+    }
 }
 
 /// A destination. Every message of a batch not listed in the returned rejections must be

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ack::AckToken;
 use crate::batch::Batcher;
+use crate::classify::{ErrorReason, ErrorType};
 use crate::failure::{Failure, FailureRouter, FlowState, error_record};
 use crate::message::Message;
 use crate::pipeline::{FlowError, SinkStage};
@@ -36,7 +37,10 @@ pub(crate) async fn connect_with_retry(
             _ = shutdown.cancelled() => {
                 return Err(FlowError::Connect {
                     what: what.into(),
-                    reason: "stopped while connecting".into(),
+                    reason: ErrorReason::new(
+                        ErrorType::ContextCanceled,
+                        "stopped while connecting",
+                    ),
                 });
             }
         };
@@ -54,7 +58,9 @@ pub(crate) async fn connect_with_retry(
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = shutdown.cancelled() => {
-                        return Err(FlowError::Connect { what: what.into(), reason: format!("{reason} (stopped while retrying)") });
+                        let text = format!("{reason} (stopped while retrying)");
+                        let reason = ErrorReason { text, ..reason };
+                        return Err(FlowError::Connect { what: what.into(), reason });
                     }
                 }
             }

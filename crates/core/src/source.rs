@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::ack::AckToken;
-use crate::classify::ErrorType;
+use crate::classify::{ErrorReason, ErrorType};
 use crate::failure::{Failure, FailureRouter};
 use crate::message::{Message, Record};
 use crate::stage::Emitter;
@@ -20,10 +20,17 @@ use crate::tracker::{PositionTracker, StreamHandle};
 pub enum SourceError {
     /// A failure that stops the flow.
     #[error("{0}")]
-    Fatal(String),
+    Fatal(ErrorReason),
     /// The pipeline downstream stopped; the source just returns.
     #[error("the pipeline stopped")]
     Closed,
+}
+
+impl SourceError {
+    /// A failure of `kind` that stops the flow.
+    pub fn fatal(kind: ErrorType, text: impl Into<String>) -> Self {
+        SourceError::Fatal(ErrorReason::new(kind, text))
+    }
 }
 
 /// Where messages come from. `run` reads until a finite source is drained or until

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::ack::AckToken;
-use crate::classify::{ErrorType, classify};
+use crate::classify::ErrorType;
 use crate::failure::{Failure, FailureRouter};
 use crate::message::Message;
 use crate::stats::Stats;
@@ -74,10 +74,8 @@ impl ChainStage {
                 }
                 Err(failure) => {
                     let failure = *failure;
-                    let error_type = match classify(&failure.reason, None) {
-                        ErrorType::Unknown => ErrorType::InvalidData,
-                        other => other,
-                    };
+                    // A step that fails on a message fails on its data.
+                    let error_type = ErrorType::InvalidData;
                     let routed = self
                         .failures
                         .route_transform_failure(Failure {

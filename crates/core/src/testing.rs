@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::batch::Batching;
 use crate::checkpoint::{CheckpointStore, MemoryCheckpointStore, SavePolicy};
+use crate::classify::ErrorType;
 use crate::message::{Message, Payload, Record};
 use crate::pipeline::{Checkpointing, Flow, FlowError, RunControl, SinkStage};
 use crate::sink::{Rejection, Sink, SinkError};
@@ -119,16 +120,22 @@ impl Collecting {
 impl Sink for Collecting {
     async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
         if self.always_fail {
-            return Err(SinkError::Transient("connection refused".into()));
+            return Err(SinkError::transient(
+                ErrorType::ConnectionError,
+                "connection refused",
+            ));
         }
         if self.fail_fatally {
-            return Err(SinkError::Fatal("disk full".into()));
+            return Err(SinkError::fatal(ErrorType::Unknown, "disk full"));
         }
         {
             let mut failures = self.transient_failures.lock().expect("fault lock");
             if *failures > 0 {
                 *failures -= 1;
-                return Err(SinkError::Transient("connection reset by peer".into()));
+                return Err(SinkError::transient(
+                    ErrorType::ConnectionError,
+                    "connection reset by peer",
+                ));
             }
         }
         let mut rejections = Vec::new();

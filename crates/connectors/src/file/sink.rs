@@ -4,7 +4,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use dataflow_core::{Message, Payload, Rejection, Sink, SinkError};
+use dataflow_core::{ErrorType, Message, Payload, Rejection, Sink, SinkError};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
@@ -30,8 +30,8 @@ impl FileSink {
         match error.kind() {
             std::io::ErrorKind::Interrupted
             | std::io::ErrorKind::WouldBlock
-            | std::io::ErrorKind::TimedOut => SinkError::Transient(message),
-            _ => SinkError::Fatal(message),
+            | std::io::ErrorKind::TimedOut => SinkError::transient(ErrorType::Transient, message),
+            _ => SinkError::fatal(ErrorType::Unknown, message),
         }
     }
 }
@@ -135,7 +135,12 @@ impl Sink for FileSink {
         let path = self.path.clone();
         let repaired = tokio::task::spawn_blocking(move || repair_tail(&path))
             .await
-            .map_err(|e| SinkError::Fatal(format!("repairing {}: {e}", self.path.display())))?
+            .map_err(|e| {
+                SinkError::fatal(
+                    ErrorType::Unknown,
+                    format!("repairing {}: {e}", self.path.display()),
+                )
+            })?
             .map_err(|e| self.io_error("repairing", e))?;
         if let Tail::Removed(bytes) = repaired {
             tracing::warn!(path = %self.path.display(), bytes,
@@ -161,7 +166,7 @@ impl Sink for FileSink {
             let mark = self.buffer.len();
             if let Err(reason) = json_line(&message.record.payload, &mut self.buffer) {
                 self.buffer.truncate(mark);
-                rejections.push(Rejection::new(index, reason));
+                rejections.push(Rejection::of_kind(index, ErrorType::InvalidData, reason));
             }
         }
         let buffer = std::mem::take(&mut self.buffer);

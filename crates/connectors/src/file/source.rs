@@ -180,7 +180,12 @@ impl FileSource {
         }
         file.seek(std::io::SeekFrom::Start(offset))
             .await
-            .map_err(|e| SourceError::Fatal(format!("seeking {}: {e}", self.path.display())))?;
+            .map_err(|e| {
+                SourceError::fatal(
+                    ErrorType::Unknown,
+                    format!("seeking {}: {e}", self.path.display()),
+                )
+            })?;
         if offset > 0 {
             tracing::info!(file = %self.path.display(), offset, line = line_number, "resuming after the checkpoint");
         }
@@ -194,7 +199,12 @@ impl FileSource {
             }
             let (read, mut complete) = read_line_bounded(&mut reader, &mut buffer, self.max_line)
                 .await
-                .map_err(|e| SourceError::Fatal(format!("reading {}: {e}", self.path.display())))?;
+                .map_err(|e| {
+                    SourceError::fatal(
+                        ErrorType::Unknown,
+                        format!("reading {}: {e}", self.path.display()),
+                    )
+                })?;
             line_bytes += read as u64;
             let mut reopen = false;
             if read == 0 || !complete {
@@ -220,10 +230,10 @@ impl FileSource {
                                 .seek(std::io::SeekFrom::Start(0))
                                 .await
                                 .map_err(|e| {
-                                    SourceError::Fatal(format!(
-                                        "seeking {}: {e}",
-                                        self.path.display()
-                                    ))
+                                    SourceError::fatal(
+                                        ErrorType::Unknown,
+                                        format!("seeking {}: {e}", self.path.display()),
+                                    )
                                 })?;
                             continue;
                         }
@@ -378,10 +388,10 @@ impl FileSource {
                     }
                 }
                 Err(e) => {
-                    return Err(SourceError::Fatal(format!(
-                        "opening {}: {e}",
-                        self.path.display()
-                    )));
+                    return Err(SourceError::fatal(
+                        ErrorType::Unknown,
+                        format!("opening {}: {e}", self.path.display()),
+                    ));
                 }
             }
         }
@@ -394,22 +404,28 @@ impl FileSource {
             .and_then(|p| p.get("index"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        let bytes = tokio::fs::read(&self.path)
-            .await
-            .map_err(|e| SourceError::Fatal(format!("reading {}: {e}", self.path.display())))?;
+        let bytes = tokio::fs::read(&self.path).await.map_err(|e| {
+            SourceError::fatal(
+                ErrorType::Unknown,
+                format!("reading {}: {e}", self.path.display()),
+            )
+        })?;
         let items = match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Array(items)) => items,
             Ok(_) => {
-                return Err(SourceError::Fatal(format!(
-                    "{}: format json expects one JSON array of records",
-                    self.path.display()
-                )));
+                return Err(SourceError::fatal(
+                    ErrorType::Unknown,
+                    format!(
+                        "{}: format json expects one JSON array of records",
+                        self.path.display()
+                    ),
+                ));
             }
             Err(e) => {
-                return Err(SourceError::Fatal(format!(
-                    "{} is not valid JSON: {e}",
-                    self.path.display()
-                )));
+                return Err(SourceError::fatal(
+                    ErrorType::Unknown,
+                    format!("{} is not valid JSON: {e}", self.path.display()),
+                ));
             }
         };
         for (index, item) in items.into_iter().enumerate().skip(skip as usize) {

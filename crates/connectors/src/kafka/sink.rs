@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dataflow_core::{Message, Payload, Rejection, Sink, SinkError};
+use dataflow_core::{ErrorType, Message, Payload, Rejection, Sink, SinkError};
 use dataflow_spec::{KafkaCompression, KafkaEncoding, KafkaFormat, KafkaSinkConfig, RequiredAcks};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -99,9 +99,11 @@ impl KafkaSink {
             let encoder = AvroEncoder::new(encoding, base_dir, &self.topic)
                 .await
                 .map_err(|error| match error {
-                    RegistryError::Unreachable(reason) => SinkError::Transient(reason),
+                    RegistryError::Unreachable(reason) => {
+                        SinkError::transient(ErrorType::ConnectionError, reason)
+                    }
                     RegistryError::Refused(reason) => {
-                        SinkError::Fatal(format!("kafka sink: {reason}"))
+                        SinkError::fatal(ErrorType::InvalidData, format!("kafka sink: {reason}"))
                     }
                 })?;
             self.avro = Some(encoder);
@@ -164,7 +166,11 @@ impl Sink for KafkaSink {
             let payload = match &payloads[index] {
                 Ok(bytes) => bytes,
                 Err(reason) => {
-                    rejections.push(Rejection::new(index, reason.clone()));
+                    rejections.push(Rejection::of_kind(
+                        index,
+                        ErrorType::InvalidData,
+                        reason.clone(),
+                    ));
                     continue;
                 }
             };
@@ -196,14 +202,21 @@ impl Sink for KafkaSink {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     Err((error, _)) if needs_new_settings(&error) => {
-                        return Err(SinkError::Fatal(format!("kafka: {error}")));
+                        return Err(SinkError::fatal(
+                            ErrorType::AuthError,
+                            format!("kafka: {error}"),
+                        ));
                     }
                     Err((error, _)) if is_retriable(&error) => {
-                        return Err(SinkError::Transient(format!("kafka: {error}")));
+                        return Err(SinkError::transient(
+                            ErrorType::Transient,
+                            format!("kafka: {error}"),
+                        ));
                     }
                     Err((error, _)) => {
-                        rejections.push(Rejection::new(
+                        rejections.push(Rejection::of_kind(
                             index,
+                            ErrorType::InvalidData,
                             format!("kafka refused the message: {error}"),
                         ));
                         break;
@@ -216,18 +229,22 @@ impl Sink for KafkaSink {
             // A delivery waits out `message.timeout.ms`; an error no retry fixes ends it now.
             let report = tokio::select! {
                 report = delivery => report,
-                reason = self.watch.failed() => return Err(SinkError::Fatal(format!("kafka: {reason}"))),
+                reason = self.watch.failed() => return Err(SinkError::fatal(ErrorType::AuthError, format!("kafka: {reason}"))),
             };
             match report {
                 Ok(Ok(_)) => {}
                 Ok(Err((error, _))) if needs_new_settings(&error) => {
-                    return Err(SinkError::Fatal(format!("kafka delivery failed: {error}")));
+                    return Err(SinkError::fatal(
+                        ErrorType::AuthError,
+                        format!("kafka delivery failed: {error}"),
+                    ));
                 }
                 Ok(Err((error, _))) if is_retriable(&error) => {
                     transient = Some(format!("kafka delivery failed: {error}"))
                 }
-                Ok(Err((error, _))) => rejections.push(Rejection::new(
+                Ok(Err((error, _))) => rejections.push(Rejection::of_kind(
                     index,
+                    ErrorType::InvalidData,
                     format!("kafka refused the message: {error}"),
                 )),
                 Err(_) => {
@@ -236,7 +253,7 @@ impl Sink for KafkaSink {
             }
         }
         match transient {
-            Some(reason) => Err(SinkError::Transient(reason)),
+            Some(reason) => Err(SinkError::transient(ErrorType::Transient, reason)),
             None => Ok(rejections),
         }
     }
@@ -245,6 +262,6 @@ impl Sink for KafkaSink {
         use rdkafka::producer::Producer;
         self.producer
             .flush(Duration::from_secs(30))
-            .map_err(|e| SinkError::Transient(format!("kafka flush: {e}")))
+            .map_err(|e| SinkError::transient(ErrorType::Transient, format!("kafka flush: {e}")))
     }
 }

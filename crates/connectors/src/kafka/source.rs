@@ -17,7 +17,9 @@ use tokio::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use dataflow_core::{AckToken, Position, Source, SourceContext, SourceError, StreamHandle};
+use dataflow_core::{
+    AckToken, ErrorType, Position, Source, SourceContext, SourceError, StreamHandle,
+};
 use dataflow_spec::{KafkaFormat, KafkaSourceConfig, StartOffset};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
@@ -190,7 +192,7 @@ impl KafkaSource {
                         None => tokio::select! {
                             _ = context.stopping().cancelled() => return Ok(()),
                             reason = self.watch.failed() => {
-                                return Err(SourceError::Fatal(format!("kafka source: {reason}")));
+                                return Err(SourceError::fatal(ErrorType::AuthError, format!("kafka source: {reason}")));
                             }
                             _ = tokio::time::sleep_until(next_store) => {
                                 if let Some((error, waiting)) = errors.reminder(std::time::Instant::now()) {
@@ -208,7 +210,10 @@ impl KafkaSource {
                 Some(Ok(message)) => message,
                 Some(Err(error)) if needs_new_settings(&error) => {
                     let reason = self.watch.reason().unwrap_or_else(|| error.to_string());
-                    return Err(SourceError::Fatal(format!("kafka source: {reason}")));
+                    return Err(SourceError::fatal(
+                        ErrorType::AuthError,
+                        format!("kafka source: {reason}"),
+                    ));
                 }
                 Some(Err(error)) => {
                     match errors.seen(&error.to_string(), std::time::Instant::now()) {
@@ -230,7 +235,10 @@ impl KafkaSource {
                     continue;
                 }
                 None => {
-                    return Err(SourceError::Fatal("the kafka consumer stream ended".into()));
+                    return Err(SourceError::fatal(
+                        ErrorType::Unknown,
+                        "the kafka consumer stream ended",
+                    ));
                 }
             };
             errors.clear();
@@ -277,9 +285,12 @@ async fn hand_over(chunks: &mpsc::Sender<Vec<Fetched>>, chunk: &mut Vec<Fetched>
 #[async_trait]
 impl Source for KafkaSource {
     async fn run(&mut self, context: &SourceContext) -> Result<(), SourceError> {
-        self.consumer
-            .subscribe(&[&self.topic])
-            .map_err(|e| SourceError::Fatal(format!("subscribing to {}: {e}", self.topic)))?;
+        self.consumer.subscribe(&[&self.topic]).map_err(|e| {
+            SourceError::fatal(
+                ErrorType::Unknown,
+                format!("subscribing to {}: {e}", self.topic),
+            )
+        })?;
         let (chunks, received) = mpsc::channel(CHUNKS_IN_FLIGHT);
         let decoder = Arc::clone(&self.decoder);
         let decoding = tokio::spawn({
@@ -288,9 +299,12 @@ impl Source for KafkaSource {
         });
         let read = self.read(context, chunks).await;
         // The reading loop dropped its sender: the decoder finishes what it was sent.
-        let decoded = decoding
-            .await
-            .map_err(|e| SourceError::Fatal(format!("the kafka decoding task failed: {e}")))?;
+        let decoded = decoding.await.map_err(|e| {
+            SourceError::fatal(
+                ErrorType::Unknown,
+                format!("the kafka decoding task failed: {e}"),
+            )
+        })?;
         read.and(decoded)
     }
 
@@ -302,7 +316,10 @@ impl Source for KafkaSource {
             Err(rdkafka::error::KafkaError::ConsumerCommit(
                 rdkafka::types::RDKafkaErrorCode::NoOffset,
             )) => Ok(()),
-            Err(error) => Err(SourceError::Fatal(format!("committing offsets: {error}"))),
+            Err(error) => Err(SourceError::fatal(
+                ErrorType::ConnectionError,
+                format!("committing offsets: {error}"),
+            )),
         }
     }
 }

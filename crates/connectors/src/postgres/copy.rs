@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
-use dataflow_core::Rejection;
+use dataflow_core::{ErrorType, Rejection};
 use dataflow_spec::UpsertStrategy;
 use serde_json::{Map, Value};
 
@@ -95,8 +95,9 @@ impl PostgresSink {
                     .get(&self.config.conflict_key)
                     .is_none_or(Value::is_null)
             {
-                rejections.push(Rejection::new(
+                rejections.push(Rejection::of_kind(
                     index,
+                    ErrorType::InvalidData,
                     format!(
                         "upsert needs the conflict key field {:?}",
                         self.config.conflict_key
@@ -111,8 +112,9 @@ impl PostgresSink {
                     None => {
                         let columns: Vec<String> = fields.keys().cloned().collect();
                         let Some(mut resolved) = resolve_columns(&by_name, &columns) else {
-                            rejections.push(Rejection::new(
+                            rejections.push(Rejection::of_kind(
                                 index,
+                                ErrorType::InvalidData,
                                 format!(
                                     "table {} lacks a column of this message",
                                     self.table.quoted()
@@ -150,7 +152,9 @@ impl PostgresSink {
                         index,
                     });
                 }
-                Err(reason) => rejections.push(Rejection::new(index, reason)),
+                Err(reason) => {
+                    rejections.push(Rejection::of_kind(index, ErrorType::InvalidData, reason))
+                }
             }
         }
         for block in &mut blocks {

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use dataflow_core::{Message, Payload, Rejection, json_kind};
+use dataflow_core::{ErrorType, Message, Payload, Rejection, json_kind};
 use serde_json::{Map, Value};
 
 use super::sink::PostgresSink;
@@ -53,8 +53,9 @@ impl PostgresSink {
                     });
                 match key {
                     Some(key) => changes.push(Change::Delete { index, key }),
-                    None => rejections.push(Rejection::new(
+                    None => rejections.push(Rejection::of_kind(
                         index,
+                        ErrorType::InvalidData,
                         format!(
                             "a delete needs metadata.id or the field {:?}",
                             self.config.conflict_key
@@ -80,14 +81,19 @@ impl PostgresSink {
                     index,
                     fields: Cow::Owned(object),
                 }),
-                Some(other) => rejections.push(Rejection::new(
+                Some(other) => rejections.push(Rejection::of_kind(
                     index,
+                    ErrorType::InvalidData,
                     format!(
                         "payload is not a JSON object (found {}); use rawMode to store any JSON",
                         json_kind(&other)
                     ),
                 )),
-                None => rejections.push(Rejection::new(index, "payload is not JSON")),
+                None => rejections.push(Rejection::of_kind(
+                    index,
+                    ErrorType::InvalidData,
+                    "payload is not JSON",
+                )),
             }
         }
         changes

@@ -55,10 +55,13 @@ impl PostgresSink {
                 return Ok(changes);
             };
             if !self.config.auto_create_table {
-                return Err(SinkError::Fatal(format!(
-                    "table {} does not exist; create it or set autoCreateTable: true",
-                    self.table.quoted()
-                )));
+                return Err(SinkError::fatal(
+                    ErrorType::Unknown,
+                    format!(
+                        "table {} does not exist; create it or set autoCreateTable: true",
+                        self.table.quoted()
+                    ),
+                ));
             }
             let key = if self.config.upsert_mode {
                 self.config.conflict_key.as_str()
@@ -155,8 +158,9 @@ impl PostgresSink {
                 Change::Delete { .. } => None,
             };
             match problem {
-                Some((name, problem)) => rejections.push(Rejection::new(
+                Some((name, problem)) => rejections.push(Rejection::of_kind(
                     change.index(),
+                    ErrorType::InvalidData,
                     format!(
                         "field {name:?} cannot be a column of {}: {problem}",
                         self.table.quoted()
@@ -211,7 +215,11 @@ impl PostgresSink {
                 Change::Delete { .. } => None,
             };
             match reason {
-                Some(reason) => rejections.push(Rejection::new(change.index(), reason)),
+                Some(reason) => rejections.push(Rejection::of_kind(
+                    change.index(),
+                    ErrorType::InvalidData,
+                    reason,
+                )),
                 None => kept.push(change),
             }
         }

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use dataflow_core::{BuildError, ErrorType, Message, Rejection, Sink, SinkError, classify};
+use dataflow_core::{
+    BuildError, ErrorReason, ErrorType, Message, Rejection, Sink, SinkError, classify,
+};
 use dataflow_spec::PostgresSinkConfig;
 use futures_util::SinkExt;
 use serde_json::{Map, Value};
@@ -70,17 +72,20 @@ impl PostgresSink {
                 .await
                 .map_err(|error| match error {
                     ConnectError::Settings(text) => {
-                        SinkError::Fatal(format!("postgresql sink: {text}"))
+                        SinkError::fatal(ErrorType::Unknown, format!("postgresql sink: {text}"))
                     }
-                    ConnectError::TimedOut(_) => {
-                        SinkError::Transient(format!("connecting to PostgreSQL: {error}"))
-                    }
+                    ConnectError::TimedOut(_) => SinkError::transient(
+                        ErrorType::Timeout,
+                        format!("connecting to PostgreSQL: {error}"),
+                    ),
                     ConnectError::Postgres(e) => {
                         let text = format!("connecting to PostgreSQL: {}", describe(&e));
-                        if is_transient(&e) {
-                            SinkError::Transient(text)
+                        let transient = is_transient(&e);
+                        let reason = ErrorReason::new(error_kind(&e), text).caused_by(e);
+                        if transient {
+                            SinkError::Transient(reason)
                         } else {
-                            SinkError::Fatal(text)
+                            SinkError::Fatal(reason)
                         }
                     }
                 })?;
@@ -152,15 +157,16 @@ impl PostgresSink {
         let mut sink = std::pin::pin!(sink);
         for (index, fields) in rows {
             if upsert && fields.get(&conflict_key).is_none_or(Value::is_null) {
-                rejections.push(Rejection::new(
+                rejections.push(Rejection::of_kind(
                     index,
+                    ErrorType::InvalidData,
                     format!("upsert needs the conflict key field {conflict_key:?}"),
                 ));
                 continue;
             }
             let encoded = encode_row(&block, fields, index, upsert, &mut buffer);
             if let Err(reason) = encoded {
-                rejections.push(Rejection::new(index, reason));
+                rejections.push(Rejection::of_kind(index, ErrorType::InvalidData, reason));
             }
             if buffer.len() >= CHUNK {
                 sink.send(buffer.split().freeze()).await?;
@@ -276,11 +282,25 @@ impl PostgresSink {
 }
 
 pub(super) fn sql_error(what: &str, error: &tokio_postgres::Error) -> SinkError {
-    let text = format!("{what}: {}", describe(error));
+    let reason = ErrorReason::new(error_kind(error), format!("{what}: {}", describe(error)));
     if is_transient(error) {
-        SinkError::Transient(text)
+        SinkError::Transient(reason)
     } else {
-        SinkError::Fatal(text)
+        SinkError::Fatal(reason)
+    }
+}
+
+/// The kind of a PostgreSQL error: by SQLSTATE when the server sent one (class 28 a refused
+/// login, 23 a constraint, 08 and 57P a lost connection, …), by the I/O error underneath
+/// otherwise.
+pub(super) fn error_kind(error: &tokio_postgres::Error) -> ErrorType {
+    match error.code() {
+        Some(code) => match classify(&describe(error), Some(code.code())) {
+            ErrorType::Unknown if code.code().starts_with("28") => ErrorType::AuthError,
+            kind => kind,
+        },
+        None if error.is_closed() || is_transient(error) => ErrorType::ConnectionError,
+        None => ErrorType::Unknown,
     }
 }
 
@@ -305,7 +325,7 @@ impl PostgresSink {
         if matches!(error.code().map(|c| c.code()), Some("42703" | "42804")) {
             // The table changed under us: read its columns again before the retry.
             let _ = self.refresh_columns().await;
-            return SinkError::Transient(describe(error));
+            return SinkError::transient(error_kind(error), describe(error));
         }
         self.client = None;
         sql_error("writing the batch", error)
@@ -321,10 +341,13 @@ impl Sink for PostgresSink {
             self.run_ddl(&statements).await?;
         }
         if self.columns.is_empty() && !self.config.auto_create_table {
-            return Err(SinkError::Fatal(format!(
-                "table {} does not exist; create it or set autoCreateTable: true",
-                self.table.quoted()
-            )));
+            return Err(SinkError::fatal(
+                ErrorType::Unknown,
+                format!(
+                    "table {} does not exist; create it or set autoCreateTable: true",
+                    self.table.quoted()
+                ),
+            ));
         }
         Ok(())
     }

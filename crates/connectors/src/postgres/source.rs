@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use dataflow_core::{Payload, Position, Record, Source, SourceContext, SourceError, StreamHandle};
+use dataflow_core::{
+    ErrorReason, ErrorType, Payload, Position, Record, Source, SourceContext, SourceError,
+    StreamHandle,
+};
 use dataflow_spec::PostgresSourceConfig;
 use futures_util::TryStreamExt;
 use serde_json::{Map, Value, json};
@@ -210,21 +213,24 @@ impl Poll for PostgresSource {
         let outcome = self.read_changes(context).await;
         outcome.map_err(|error| match error {
             PollError::Stopped => PollFailure::Stopped,
-            PollError::Settings(text) => PollFailure::Fatal(format!("postgresql source: {text}")),
-            PollError::TimedOut(reason) => PollFailure::Retry(reason),
+            PollError::Settings(text) => PollFailure::Fatal(ErrorReason::new(
+                ErrorType::Unknown,
+                format!("postgresql source: {text}"),
+            )),
+            PollError::TimedOut(reason) => {
+                PollFailure::Retry(ErrorReason::new(ErrorType::Timeout, reason))
+            }
             PollError::Sql(error) => {
                 if self.client.as_ref().is_some_and(Client::is_closed) {
                     self.client = None;
                 }
                 // A missing column or table, a syntax error: polling again will not help.
+                let kind = super::sink::error_kind(&error);
                 if error.code().is_some_and(|c| c.code().starts_with("42")) {
-                    PollFailure::Fatal(format!(
-                        "polling {}: {}",
-                        self.stream_name(),
-                        describe(&error)
-                    ))
+                    let text = format!("polling {}: {}", self.stream_name(), describe(&error));
+                    PollFailure::Fatal(ErrorReason::new(kind, text).caused_by(error))
                 } else {
-                    PollFailure::Retry(describe(&error))
+                    PollFailure::Retry(ErrorReason::new(kind, describe(&error)).caused_by(error))
                 }
             }
         })

@@ -21,8 +21,9 @@ impl Source for StdinSource {
                 line = lines.next_line() => line,
                 _ = context.stopping().cancelled() => return Ok(()),
             };
-            let Some(line) =
-                line.map_err(|e| SourceError::Fatal(format!("reading standard input: {e}")))?
+            let Some(line) = line.map_err(|e| {
+                SourceError::fatal(ErrorType::Unknown, format!("reading standard input: {e}"))
+            })?
             else {
                 return Ok(());
             };

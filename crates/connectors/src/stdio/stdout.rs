@@ -1,7 +1,7 @@
 //! Prints each payload as one JSON line (or indented JSON) on standard output.
 
 use async_trait::async_trait;
-use dataflow_core::{Message, Payload, Rejection, Sink, SinkError};
+use dataflow_core::{ErrorType, Message, Payload, Rejection, Sink, SinkError};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
@@ -36,8 +36,9 @@ impl Sink for StdoutSink {
                     match serde_json::from_slice::<Value>(bytes) {
                         Ok(value) => std::borrow::Cow::Owned(value),
                         Err(e) => {
-                            rejections.push(Rejection::new(
+                            rejections.push(Rejection::of_kind(
                                 index,
+                                ErrorType::InvalidData,
                                 format!("payload is not valid JSON: {e}"),
                             ));
                             continue;
@@ -50,17 +51,15 @@ impl Sink for StdoutSink {
             } else {
                 serde_json::to_writer(&mut self.buffer, &*value)
             };
-            written.map_err(|e| SinkError::Fatal(e.to_string()))?;
+            written.map_err(|e| SinkError::fatal(ErrorType::Unknown, e.to_string()))?;
             self.buffer.push(b'\n');
         }
-        self.out
-            .write_all(&self.buffer)
-            .await
-            .map_err(|e| SinkError::Fatal(format!("writing standard output: {e}")))?;
-        self.out
-            .flush()
-            .await
-            .map_err(|e| SinkError::Fatal(format!("flushing standard output: {e}")))?;
+        self.out.write_all(&self.buffer).await.map_err(|e| {
+            SinkError::fatal(ErrorType::Unknown, format!("writing standard output: {e}"))
+        })?;
+        self.out.flush().await.map_err(|e| {
+            SinkError::fatal(ErrorType::Unknown, format!("flushing standard output: {e}"))
+        })?;
         Ok(rejections)
     }
 }

@@ -44,8 +44,10 @@ impl Schema {
                 table: Some(self.table(table)),
                 ..Default::default()
             },
-            batch_size: 100,
-            batch_flush_interval_seconds: 1,
+            batch: dataflow_spec::Batch {
+                size: 100,
+                flush_interval_seconds: 1,
+            },
             conflict_key: "id".into(),
             ..Default::default()
         }

@@ -265,31 +265,15 @@ impl Rules {
             }
             SourceSpec::Postgresql(c) => {
                 self.database_connection(path, &c.connection, Table::OrQuery(&c.query));
-                self.duration(path, "pollSafetyLag", &Some(c.poll_safety_lag.clone()));
-                self.polling(
-                    path,
-                    c.poll_interval,
-                    &c.change_tracking_column,
-                    &c.order_by_column,
-                );
+                self.polling(path, &c.polling, &c.change_tracking_column);
             }
             SourceSpec::Trino(c) => {
                 self.trino_connection(path, &c.connection, Table::OrQuery(&c.query));
-                self.polling(
-                    path,
-                    c.poll_interval,
-                    &c.change_tracking_column,
-                    &c.order_by_column,
-                );
+                self.polling(path, &c.polling, &c.change_tracking_column);
             }
             SourceSpec::Clickhouse(c) => {
                 self.database_connection(path, &c.connection, Table::OrQuery(&c.query));
-                self.polling(
-                    path,
-                    c.poll_interval,
-                    &c.change_tracking_column,
-                    &c.order_by_column,
-                );
+                self.polling(path, &c.polling, &c.change_tracking_column);
             }
             SourceSpec::Nessie(c) => {
                 self.nessie_connection(path, &c.connection);
@@ -396,7 +380,7 @@ impl Rules {
                 self.optional_identifier(path, "upsertVersionColumn", &c.upsert_version_column);
                 self.optional_identifier(path, "softDeleteColumn", &c.soft_delete_column);
                 self.metadata_columns(path, c.raw_mode, &c.metadata_columns);
-                self.batch_warning(path, "postgresql", c.batch_size, 100);
+                self.batch_warning(path, "postgresql", c.batch.size, 100);
             }
             SinkSpec::Trino(c) => {
                 self.trino_connection(path, &c.connection, Table::Required);
@@ -426,7 +410,7 @@ impl Rules {
                     );
                 }
                 self.metadata_columns(path, c.raw_mode, &c.metadata_columns);
-                self.batch_warning(path, "trino", c.batch_size, 10);
+                self.batch_warning(path, "trino", c.batch.size, 10);
             }
             SinkSpec::Clickhouse(c) => {
                 self.database_connection(path, &c.connection, Table::Required);
@@ -445,7 +429,7 @@ impl Rules {
                     &c.replacing_version_column,
                 );
                 self.metadata_columns(path, c.raw_mode, &c.metadata_columns);
-                self.batch_warning(path, "clickhouse", c.batch_size, 100);
+                self.batch_warning(path, "clickhouse", c.batch.size, 100);
             }
             SinkSpec::Nessie(c) => {
                 self.nessie_connection(path, &c.connection);
@@ -456,7 +440,7 @@ impl Rules {
                     );
                 }
                 self.metadata_columns(path, c.raw_mode, &c.metadata_columns);
-                self.batch_warning(path, "nessie", c.batch_size, 100);
+                self.batch_warning(path, "nessie", c.batch.size, 100);
             }
             SinkSpec::File(c) => self.required_plain(path, "path", &c.path),
             SinkSpec::Stdout(_) | SinkSpec::Null(_) => {}
@@ -483,21 +467,17 @@ impl Rules {
     }
 
     /// The settings every polling source shares.
-    fn polling(
-        &mut self,
-        path: &str,
-        poll_interval: u32,
-        change_tracking_column: &str,
-        order_by_column: &str,
-    ) {
-        if poll_interval == 0 {
+    /// The polling block of a database source, and its change-tracking column.
+    fn polling(&mut self, path: &str, polling: &Polling, change_tracking_column: &str) {
+        if polling.interval == 0 {
             self.error(
                 field(path, "pollInterval"),
                 "pollInterval must be at least 1 second",
             );
         }
+        self.duration(path, "pollSafetyLag", &Some(polling.safety_lag.clone()));
         self.identifier(path, "changeTrackingColumn", change_tracking_column);
-        self.identifier(path, "orderByColumn", order_by_column);
+        self.identifier(path, "orderByColumn", &polling.order_by_column);
     }
 
     fn table(

@@ -69,9 +69,9 @@ fn both_shapes_decode_to_the_same_model() {
     assert_eq!(typed.spec, current.spec);
     match &typed.spec.source {
         SourceSpec::Postgresql(c) => {
-            assert_eq!(c.poll_interval, 5);
+            assert_eq!(c.polling.interval, 5);
             assert_eq!(c.change_tracking_column, "updated_at");
-            assert_eq!(c.order_by_column, "id");
+            assert_eq!(c.polling.order_by_column, "id");
         }
         other => panic!("unexpected source {other:?}"),
     }

@@ -68,7 +68,7 @@ impl PostgresSource {
                 .unwrap_or_default()
         };
         let change = self.config.change_tracking_column.clone();
-        let order = self.config.order_by_column.clone();
+        let order = self.config.polling.order_by_column.clone();
         // A table is filtered by the tracking columns it has; a custom query only when it
         // exposes both (otherwise it runs as written, re-reading everything each poll).
         let (uses_change_time, uses_order_by) = match &self.config.query {
@@ -149,7 +149,7 @@ impl PostgresSource {
                 "({change_expression} IS NULL OR {change_expression} <= now() - make_interval(secs => {lag}::float8))"
             ));
         }
-        let paged = self.config.read_batch_size > 0 && (uses_change_time || uses_order_by);
+        let paged = self.config.polling.read_batch_size > 0 && (uses_change_time || uses_order_by);
         if paged && uses_change_time && !uses_order_by {
             // Paging by change time alone: the page runs to the end of the change time of its
             // last row, or rows sharing that time would be skipped by the next page (S2b).
@@ -157,7 +157,7 @@ impl PostgresSource {
                 "SELECT {change_expression} FROM ({base}) AS __dataflow_src WHERE {} \
                  ORDER BY 1 OFFSET {} LIMIT 1",
                 conditions.join(" AND "),
-                self.config.read_batch_size - 1
+                self.config.polling.read_batch_size - 1
             );
             conditions.push(format!(
                 "COALESCE({change_expression} <= ({page_end}), true)"
@@ -175,7 +175,7 @@ impl PostgresSource {
             (false, false) => {}
         }
         if paged && uses_order_by {
-            sql.push_str(&format!(" LIMIT {}", self.config.read_batch_size));
+            sql.push_str(&format!(" LIMIT {}", self.config.polling.read_batch_size));
         }
         Ok(Plan {
             sql,

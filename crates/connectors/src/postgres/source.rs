@@ -115,7 +115,7 @@ impl PostgresSource {
         if table.is_none() && config.query.is_none() {
             return Err("postgresql source: table or query is required".into());
         }
-        let lag = dataflow_spec::duration::parse_go_duration(&config.poll_safety_lag)
+        let lag = dataflow_spec::duration::parse_go_duration(&config.polling.safety_lag)
             .map_err(|e| format!("postgresql source: pollSafetyLag {e}"))?;
         Ok(PostgresSource {
             config,
@@ -165,7 +165,7 @@ impl PostgresSource {
         if let Some(table) = &self.table {
             metadata.insert("table".into(), Value::String(table.table.clone()));
         }
-        if let Some(id) = row.get(&self.config.order_by_column) {
+        if let Some(id) = row.get(&self.config.polling.order_by_column) {
             metadata.insert("id".into(), id.clone());
         }
         let updated = match (
@@ -196,7 +196,7 @@ impl PostgresSource {
 impl Source for PostgresSource {
     async fn run(&mut self, context: &SourceContext) -> Result<(), SourceError> {
         let schedule = Schedule {
-            interval: Duration::from_secs(u64::from(self.config.poll_interval.max(1))),
+            interval: Duration::from_secs(u64::from(self.config.polling.interval.max(1))),
             once: self.once,
         };
         polling::run(self, context, schedule).await
@@ -270,7 +270,7 @@ impl PostgresSource {
             unreachable!("connected, planned and tracked above");
         };
         let filtered = plan.uses_change_time || plan.uses_order_by;
-        let paged = self.config.read_batch_size > 0 && filtered;
+        let paged = self.config.polling.read_batch_size > 0 && filtered;
         let mut read = 0;
         loop {
             let change = plan
@@ -316,12 +316,12 @@ impl PostgresSource {
                 if plan.uses_order_by {
                     // A NULL order value would be sent back as the text "null" and fail every
                     // later poll (W3): it leaves the cursor where it was.
-                    match object.get(&self.config.order_by_column) {
+                    match object.get(&self.config.polling.order_by_column) {
                         Some(value) if !value.is_null() => {
                             self.cursor.order_by = Some(value.clone())
                         }
                         _ => tracing::warn!(stream = %stream_name,
-                            column = %self.config.order_by_column,
+                            column = %self.config.polling.order_by_column,
                             "a row has no orderByColumn value; the position keeps the last one \
                              (make the column NOT NULL)"),
                     }
@@ -333,7 +333,7 @@ impl PostgresSource {
                     .map_err(|_| PollError::Stopped)?;
             }
             read += count;
-            if !paged || count < self.config.read_batch_size as usize {
+            if !paged || count < self.config.polling.read_batch_size as usize {
                 return Ok(Polled {
                     rows: read,
                     filtered,

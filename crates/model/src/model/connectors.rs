@@ -18,20 +18,60 @@ fn default_true() -> bool {
 fn default_poll_safety_lag() -> String {
     "5s".into()
 }
-fn default_poll_5() -> u32 {
-    5
+/// Seconds between polls of the Nessie source (the seed's 10).
+pub const NESSIE_POLL_INTERVAL_SECONDS: u32 = 10;
+
+const fn nessie_poll_interval() -> u32 {
+    NESSIE_POLL_INTERVAL_SECONDS
 }
-fn default_poll_10() -> u32 {
-    10
+/// Seconds before a partial batch is flushed, in every database sink (the seed's 10).
+pub const DEFAULT_FLUSH_INTERVAL_SECONDS: u32 = 10;
+/// Messages per batch of the PostgreSQL sink (the seed's 1; the original recommends 100).
+pub const POSTGRES_BATCH_SIZE: u32 = 1;
+/// Messages per batch of the Trino sink (the seed's 1).
+pub const TRINO_BATCH_SIZE: u32 = 1;
+/// Messages per batch of the ClickHouse sink (the seed's 100).
+pub const CLICKHOUSE_BATCH_SIZE: u32 = 100;
+/// Messages per append of the Nessie sink (the seed's 100).
+pub const NESSIE_BATCH_SIZE: u32 = 100;
+
+const fn batch_size<const SIZE: u32>() -> u32 {
+    SIZE
 }
-fn default_flush_interval() -> u32 {
-    10
+const fn flush_interval() -> u32 {
+    DEFAULT_FLUSH_INTERVAL_SECONDS
 }
-fn default_batch_1() -> u32 {
-    1
+
+/// How a database sink groups messages into writes, flattened into its config; `SIZE` is
+/// the connector's default `batchSize`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Batch<const SIZE: u32> {
+    /// Messages per batch (the connector's default); 0 = flush by timer only.
+    #[serde(rename = "batchSize", default = "batch_size::<SIZE>")]
+    pub size: u32,
+    /// Seconds before a partial batch is flushed (default 10); 0 = by size only.
+    #[serde(rename = "batchFlushIntervalSeconds", default = "flush_interval")]
+    pub flush_interval_seconds: u32,
 }
-fn default_batch_100() -> u32 {
-    100
+
+impl<const SIZE: u32> Default for Batch<SIZE> {
+    fn default() -> Self {
+        Batch {
+            size: SIZE,
+            flush_interval_seconds: DEFAULT_FLUSH_INTERVAL_SECONDS,
+        }
+    }
+}
+
+impl<const SIZE: u32> Batch<SIZE> {
+    /// The settings the engine batches by.
+    pub fn settings(&self) -> super::common::BatchSettings {
+        super::common::BatchSettings {
+            batch_size: self.size,
+            flush_interval_seconds: self.flush_interval_seconds,
+        }
+    }
 }
 fn default_id() -> String {
     "id".into()
@@ -262,6 +302,46 @@ pub struct MetadataColumns {
     pub flatten_metadata_columns_prefix: Option<String>,
 }
 
+/// Seconds between polls of the database sources (the seed's 5).
+pub const DEFAULT_POLL_INTERVAL_SECONDS: u32 = 5;
+
+const fn poll_interval() -> u32 {
+    DEFAULT_POLL_INTERVAL_SECONDS
+}
+
+/// How a database source polls, flattened into its config (the change-tracking column stays
+/// with each connector: its default differs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Polling {
+    /// Seconds between polls (default 5).
+    #[serde(rename = "pollInterval", default = "poll_interval")]
+    pub interval: u32,
+    /// Column giving a stable order within one change time (default `id`).
+    #[serde(default = "default_id")]
+    pub order_by_column: String,
+    /// Rows per query (0 = no LIMIT).
+    #[serde(default)]
+    pub read_batch_size: u32,
+    /// Rows whose change time is newer than `now() - pollSafetyLag` wait for a later poll (Go
+    /// duration, default `5s`; `0s` turns it off): a transaction that commits after a later
+    /// one is still read if it commits within the lag. Polling cannot see every row of
+    /// transactions that stay open longer; use change data capture for that.
+    #[serde(rename = "pollSafetyLag", default = "default_poll_safety_lag")]
+    pub safety_lag: String,
+}
+
+impl Default for Polling {
+    fn default() -> Self {
+        Polling {
+            interval: DEFAULT_POLL_INTERVAL_SECONDS,
+            order_by_column: default_id(),
+            read_batch_size: 0,
+            safety_lag: default_poll_safety_lag(),
+        }
+    }
+}
+
 /// PostgreSQL polling source.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -272,24 +352,12 @@ pub struct PostgresSourceConfig {
     /// Custom SELECT used instead of the table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
-    /// Seconds between polls (default 5).
-    #[serde(default = "default_poll_5")]
-    pub poll_interval: u32,
-    /// Rows per query (0 = no LIMIT).
-    #[serde(default)]
-    pub read_batch_size: u32,
+    /// `pollInterval`, `orderByColumn`, `readBatchSize`, `pollSafetyLag`.
+    #[serde(flatten)]
+    pub polling: Polling,
     /// Column holding the change time (default `updated_at`).
     #[serde(default = "default_updated_at")]
     pub change_tracking_column: String,
-    /// Column giving a stable order within one change time (default `id`).
-    #[serde(default = "default_id")]
-    pub order_by_column: String,
-    /// Rows whose change time is newer than `now() - pollSafetyLag` wait for a later poll (Go
-    /// duration, default `5s`; `0s` turns it off): a transaction that commits after a later
-    /// one is still read if it commits within the lag. Polling cannot see every row of
-    /// transactions that stay open longer; use change data capture for that.
-    #[serde(default = "default_poll_safety_lag")]
-    pub poll_safety_lag: String,
     /// Create the table (`id SERIAL PK, created_at, updated_at`) when missing.
     #[serde(default)]
     pub auto_create_table: bool,
@@ -316,12 +384,9 @@ pub struct PostgresSinkConfig {
     /// Connection string and table.
     #[serde(flatten)]
     pub connection: DatabaseConnection,
-    /// Messages per batch (default 1); 0 = flush by timer only.
-    #[serde(default = "default_batch_1")]
-    pub batch_size: u32,
-    /// Seconds before a partial batch is flushed (default 10); 0 = by size only.
-    #[serde(default = "default_flush_interval")]
-    pub batch_flush_interval_seconds: u32,
+    /// `batchSize` (default 1) and `batchFlushIntervalSeconds` (default 10).
+    #[serde(flatten)]
+    pub batch: Batch<{ POSTGRES_BATCH_SIZE }>,
     /// Create the table when missing (types inferred from the first message).
     #[serde(default)]
     pub auto_create_table: bool,
@@ -395,18 +460,12 @@ pub struct TrinoSourceConfig {
     /// Custom SELECT used instead of the table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
-    /// Seconds between polls (default 5).
-    #[serde(default = "default_poll_5")]
-    pub poll_interval: u32,
-    /// Stable order column (default `id`).
-    #[serde(default = "default_id")]
-    pub order_by_column: String,
+    /// `pollInterval`, `orderByColumn`, `readBatchSize`, `pollSafetyLag`.
+    #[serde(flatten)]
+    pub polling: Polling,
     /// Change-time column (default `updated_at`).
     #[serde(default = "default_updated_at")]
     pub change_tracking_column: String,
-    /// Rows per query (0 = no LIMIT).
-    #[serde(default)]
-    pub read_batch_size: u32,
     /// Wrap each row as `{"value", "_metadata": {catalog, schema, table, id}}`.
     #[serde(default)]
     pub raw_mode: bool,
@@ -419,12 +478,9 @@ pub struct TrinoSinkConfig {
     /// Server, catalog, schema, table and authentication.
     #[serde(flatten)]
     pub connection: TrinoConnection,
-    /// Messages per batch (default 1); 0 = timer only.
-    #[serde(default = "default_batch_1")]
-    pub batch_size: u32,
-    /// Seconds before a partial batch is flushed (default 10); 0 = size only.
-    #[serde(default = "default_flush_interval")]
-    pub batch_flush_interval_seconds: u32,
+    /// `batchSize` (default 1) and `batchFlushIntervalSeconds` (default 10).
+    #[serde(flatten)]
+    pub batch: Batch<{ TRINO_BATCH_SIZE }>,
     /// Limit for one statement including all `nextUri` polls (default 600).
     #[serde(default = "default_query_timeout")]
     pub query_timeout_seconds: u32,
@@ -455,18 +511,12 @@ pub struct ClickhouseSourceConfig {
     /// Custom SELECT used instead of the table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
-    /// Seconds between polls (default 5).
-    #[serde(default = "default_poll_5")]
-    pub poll_interval: u32,
-    /// Stable order column (default `id`).
-    #[serde(default = "default_id")]
-    pub order_by_column: String,
+    /// `pollInterval`, `orderByColumn`, `readBatchSize`, `pollSafetyLag`.
+    #[serde(flatten)]
+    pub polling: Polling,
     /// Change-time column (default `created_at`).
     #[serde(default = "default_created_at")]
     pub change_tracking_column: String,
-    /// Rows per query (0 = no LIMIT).
-    #[serde(default)]
-    pub read_batch_size: u32,
     /// Wrap each row as `{"value", "_metadata": {table, id}}`.
     #[serde(default)]
     pub raw_mode: bool,
@@ -488,12 +538,9 @@ pub struct ClickhouseSinkConfig {
     /// Connection string and table.
     #[serde(flatten)]
     pub connection: DatabaseConnection,
-    /// Messages per batch (default 100); 0 = timer only.
-    #[serde(default = "default_batch_100")]
-    pub batch_size: u32,
-    /// Seconds before a partial batch is flushed (default 10); 0 = size only.
-    #[serde(default = "default_flush_interval")]
-    pub batch_flush_interval_seconds: u32,
+    /// `batchSize` (default 100) and `batchFlushIntervalSeconds` (default 10).
+    #[serde(flatten)]
+    pub batch: Batch<{ CLICKHOUSE_BATCH_SIZE }>,
     /// Create a MergeTree table when missing.
     #[serde(default)]
     pub auto_create_table: bool,
@@ -608,7 +655,7 @@ pub struct NessieSourceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
     /// Seconds between polls (default 10).
-    #[serde(default = "default_poll_10")]
+    #[serde(default = "nessie_poll_interval")]
     pub poll_interval: u32,
     /// Read only snapshots added after the last acknowledged one.
     #[serde(default)]
@@ -635,12 +682,9 @@ pub struct NessieSinkConfig {
     /// Server, branch, table and authentication.
     #[serde(flatten)]
     pub connection: NessieConnection,
-    /// Messages per append (default 100); 0 = timer only.
-    #[serde(default = "default_batch_100")]
-    pub batch_size: u32,
-    /// Seconds before a partial batch is appended (default 10); 0 = size only.
-    #[serde(default = "default_flush_interval")]
-    pub batch_flush_interval_seconds: u32,
+    /// `batchSize` (default 100) and `batchFlushIntervalSeconds` (default 10).
+    #[serde(flatten)]
+    pub batch: Batch<{ NESSIE_BATCH_SIZE }>,
     /// Create the table (one string column `data`) when missing.
     #[serde(default)]
     pub auto_create_table: bool,

@@ -276,10 +276,10 @@ impl SinkSpec {
     /// The batching of this sink, `None` for sinks that write message by message.
     pub fn batch_settings(&self) -> Option<BatchSettings> {
         let (batch_size, flush_interval_seconds) = match self {
-            SinkSpec::Postgresql(c) => (c.batch_size, c.batch_flush_interval_seconds),
-            SinkSpec::Trino(c) => (c.batch_size, c.batch_flush_interval_seconds),
-            SinkSpec::Clickhouse(c) => (c.batch_size, c.batch_flush_interval_seconds),
-            SinkSpec::Nessie(c) => (c.batch_size, c.batch_flush_interval_seconds),
+            SinkSpec::Postgresql(c) => return Some(c.batch.settings()),
+            SinkSpec::Trino(c) => return Some(c.batch.settings()),
+            SinkSpec::Clickhouse(c) => return Some(c.batch.settings()),
+            SinkSpec::Nessie(c) => return Some(c.batch.settings()),
             SinkSpec::File(c) => (c.batch_size, c.batch_flush_interval_seconds),
             SinkSpec::Kafka(_) | SinkSpec::Stdout(_) | SinkSpec::Null(_) => return None,
         };

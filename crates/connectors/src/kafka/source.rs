@@ -29,7 +29,7 @@ use super::avro::AvroDecoder;
 use super::client_config;
 use super::decode::{Decoder, Fetched, Origin};
 use super::repeated::{Repeated, Report};
-use super::watch::{ClientWatch, WatchedContext, needs_new_settings};
+use super::watch::{ClientWatch, WatchedContext, mask_credentials, needs_new_settings};
 
 /// How often committed positions become stored offsets while running.
 const STORE_EVERY: Duration = Duration::from_millis(200);
@@ -216,7 +216,8 @@ impl KafkaSource {
                     ));
                 }
                 Some(Err(error)) => {
-                    match errors.seen(&error.to_string(), std::time::Instant::now()) {
+                    let error = mask_credentials(&error.to_string());
+                    match errors.seen(&error, std::time::Instant::now()) {
                         Report::First => {
                             tracing::warn!(%error, topic = %self.topic, "kafka consumer error")
                         }

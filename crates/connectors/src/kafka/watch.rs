@@ -41,6 +41,22 @@ fn is_fatal_tls_alert(reason: &str) -> bool {
         && !reason.contains("user canceled")
 }
 
+/// `reason` with the user information of any `user:password@host` it holds replaced by
+/// `***@`.
+pub(super) fn mask_credentials(reason: &str) -> String {
+    reason
+        .split(' ')
+        .map(|word| match word.rfind('@') {
+            Some(at) if word[..at].contains(':') => {
+                let start = word[..at].rfind("//").map_or(0, |slashes| slashes + 2);
+                format!("{}***{}", &word[..start], &word[at..])
+            }
+            _ => word.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The first error of a client that needs new settings, shared with the code using the client.
 #[derive(Clone, Default)]
 pub(super) struct ClientWatch {
@@ -94,6 +110,9 @@ pub(super) struct WatchedContext {
 
 impl ClientContext for WatchedContext {
     fn error(&self, error: KafkaError, reason: &str) {
+        // A broker list written with credentials (`user:password@host:9092`) comes back in
+        // librdkafka's resolve errors: masked before anything is logged or raised.
+        let reason = &mask_credentials(reason);
         let text = format!("{error}: {reason}");
         let report = self
             .repeated
@@ -142,6 +161,23 @@ mod tests {
         assert!(!needs_new_settings(&KafkaError::MessageProduction(
             RDKafkaErrorCode::MessageSizeTooLarge
         )));
+    }
+
+    #[test]
+    fn credentials_in_a_broker_address_are_masked() {
+        // A29: a broker list from a secret with `user:password@` was echoed by librdkafka.
+        assert_eq!(
+            mask_credentials("u:Zx9Secret@broker:9092/bootstrap: Failed to resolve 'broker:9092'"),
+            "***@broker:9092/bootstrap: Failed to resolve 'broker:9092'"
+        );
+        assert_eq!(
+            mask_credentials("sasl_ssl://u:p@h:9093/1: Connection refused"),
+            "sasl_ssl://***@h:9093/1: Connection refused"
+        );
+        assert_eq!(
+            mask_credentials("broker:9092/1: Connection refused"),
+            "broker:9092/1: Connection refused"
+        );
     }
 
     #[test]

@@ -769,10 +769,10 @@ fn a_line_longer_than_max_line_bytes_goes_to_the_error_sink() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("flow.yaml"),
-        "source: {type: file, config: {path: in.jsonl, maxLineBytes: 1000}}\nsink: {type: file, config: {path: out.jsonl}}\nerrors: {type: file, config: {path: errors.jsonl}}\n",
+        "source: {type: file, config: {path: in.jsonl, maxLineBytes: 4096}}\nsink: {type: file, config: {path: out.jsonl}}\nerrors: {type: file, config: {path: errors.jsonl}}\n",
     )
     .unwrap();
-    let long = format!("{{\"pad\":\"{}\"}}", "x".repeat(5000));
+    let long = format!("{{\"pad\":\"{}\"}}", "x".repeat(9000));
     std::fs::write(
         dir.path().join("in.jsonl"),
         format!("{{\"n\":1}}\n{long}\n{{\"n\":2}}\n{long}"),
@@ -787,13 +787,13 @@ fn a_line_longer_than_max_line_bytes_goes_to_the_error_sink() {
         errors[0]["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("line 2 of in.jsonl is longer than maxLineBytes (1000 bytes)")
+            .contains("line 2 of in.jsonl is longer than maxLineBytes (4096 bytes)")
     );
     assert_eq!(
         errors[0]["original_message"]["original_data"]
             .as_str()
             .unwrap()
             .len(),
-        1000
+        4096
     );
 }

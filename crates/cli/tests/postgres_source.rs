@@ -339,3 +339,41 @@ fn a_null_order_by_value_does_not_wedge_the_poll() {
     assert_eq!(rows.len(), 4, "{rows:?}");
     assert_eq!(rows[3]["id"], 4);
 }
+
+#[test]
+fn the_safety_lag_reads_timestamps_in_the_servers_time_zone() {
+    // A `timestamp` (without time zone) holds the writers' wall time in the server's zone; in
+    // a UTC session the lag compared it with UTC, holding rows back an hour east of UTC.
+    let schema = Schema::new("tzlag");
+    let s = &schema.0;
+    psql(&format!(
+        "CREATE TABLE {s}.t (id int PRIMARY KEY, updated_at timestamp NOT NULL)"
+    ));
+    let berlin = format!("{CONNECTION} options='-c TimeZone=Europe/Berlin'");
+    let inserted = std::process::Command::new("psql")
+        .args([
+            berlin.as_str(),
+            "-X",
+            "-q",
+            "-c",
+            &format!("INSERT INTO {s}.t VALUES (1, now()::timestamp - interval '3 seconds')"),
+        ])
+        .status()
+        .unwrap();
+    assert!(inserted.success());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!("source:\n  type: postgresql\n  config: {{connectionString: \"{berlin}\", table: {s}.t, pollSafetyLag: 1s}}\nsink: {{type: file, config: {{path: out.jsonl}}}}\n"),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (status, stderr) = support::run_within(
+        dir.path(),
+        &["run", "flow.yaml", "--once"],
+        std::time::Duration::from_secs(30),
+    );
+    assert!(status.success(), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(lines(&dir.path().join("out.jsonl")).len(), 1);
+}

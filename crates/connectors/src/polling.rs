@@ -87,7 +87,11 @@ pub async fn run(
                 match (schedule.once, polled) {
                     (false, _) => schedule.interval,
                     (true, Polled { rows: 0, .. }) => {
-                        if !poller.rows_held_back().await {
+                        let held_back = tokio::select! {
+                            held_back = poller.rows_held_back() => held_back,
+                            _ = context.stopping().cancelled() => return Ok(()),
+                        };
+                        if !held_back {
                             return Ok(());
                         }
                         HELD_BACK_RECHECK

@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::message::Message;
+use crate::tracker::Pressure;
 
 /// Upper bound of a timer-only batch (`batchSize: 0`).
 pub const TIMER_ONLY_CAP: usize = 10_000;
@@ -61,12 +62,23 @@ impl Batching {
 pub struct Batcher {
     input: mpsc::Receiver<Message>,
     batching: Batching,
+    pressure: Option<Pressure>,
 }
 
 impl Batcher {
     /// Batches the messages of `input`.
     pub fn new(input: mpsc::Receiver<Message>, batching: Batching) -> Self {
-        Batcher { input, batching }
+        Batcher {
+            input,
+            batching,
+            pressure: None,
+        }
+    }
+
+    /// Also flushes a partial batch when `pressure` fires (a source waits for commits).
+    pub fn flushing_on(mut self, pressure: Pressure) -> Self {
+        self.pressure = Some(pressure);
+        self
     }
 
     /// Fills `batch` (which must be empty). Returns false when the input is closed and
@@ -85,15 +97,24 @@ impl Batcher {
             let deadline = interval.map(|i| Instant::now() + i);
             while batch.len() < size {
                 let wanted = size - batch.len();
-                let received = match deadline {
-                    Some(deadline) => {
-                        let more = self.input.recv_many(batch, wanted);
-                        match tokio::time::timeout_at(deadline, more).await {
-                            Ok(received) => received,
-                            Err(_) => break, // timer flush
-                        }
+                let pressure = self.pressure.as_ref();
+                let more = self.input.recv_many(batch, wanted);
+                let flush_requested = async move {
+                    match pressure {
+                        Some(pressure) => pressure.flush_requested().await,
+                        None => std::future::pending().await,
                     }
-                    None => self.input.recv_many(batch, wanted).await,
+                };
+                let timer = async {
+                    match deadline {
+                        Some(deadline) => tokio::time::sleep_until(deadline).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let received = tokio::select! {
+                    received = more => received,
+                    _ = timer => break, // timer flush
+                    _ = flush_requested => break, // a source waits for commits
                 };
                 if received == 0 {
                     break; // input closed: flush what we have

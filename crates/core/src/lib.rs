@@ -40,5 +40,5 @@ pub use registry::{BuildContext, BuildError, Registry};
 pub use sink::{Rejection, Sink, SinkError};
 pub use source::{Source, SourceContext, SourceError};
 pub use stats::{Stats, StatsSnapshot};
-pub use tracker::{Position, PositionTracker, StreamHandle};
+pub use tracker::{Position, PositionTracker, Pressure, StreamHandle};
 pub use transform::{Derived, PassThrough, TransformFailure, Transformer};

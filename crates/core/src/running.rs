@@ -178,6 +178,7 @@ impl RunningFlow {
         let worker = SinkWorker::new(
             stage,
             receiver,
+            self.tracker.pressure(),
             rejections,
             &self.state,
             &self.stats,
@@ -344,8 +345,13 @@ impl RunningFlow {
                 join(task, &state, "a task of the flow").await;
             }
         };
+        // Armed by a stop request, and by a fatal error too: a sink write stuck on a lock
+        // must not keep an aborted flow alive.
         let deadline = async {
-            control.shutdown.cancelled().await;
+            tokio::select! {
+                _ = control.shutdown.cancelled() => {}
+                _ = state.abort_token().cancelled() => {}
+            }
             tokio::time::sleep(control.shutdown_timeout).await;
         };
         tokio::select! {
@@ -356,6 +362,7 @@ impl RunningFlow {
                      acknowledging what was not written",
                     control.shutdown_timeout
                 ));
+                // (The first failure stays the one reported.)
                 for task in &self.tasks {
                     task.abort();
                 }

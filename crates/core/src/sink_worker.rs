@@ -21,6 +21,7 @@ use crate::retry::Backoff;
 use crate::sink::{Rejection, Sink, SinkError};
 use crate::stats::Stats;
 use crate::supervise::spawn_supervised;
+use crate::tracker::Pressure;
 
 /// Connects a sink, retrying transient failures with backoff until a stop request.
 pub(crate) async fn connect_with_retry(
@@ -114,11 +115,13 @@ pub(crate) struct SinkWorker {
 }
 
 impl SinkWorker {
-    /// A worker writing `stage`'s sink with what arrives on `input`. Written messages count
-    /// in the stats when `counts_as_written` (not for the error sink).
+    /// A worker writing `stage`'s sink with what arrives on `input`, flushing a partial batch
+    /// when `pressure` fires. Written messages count in the stats when `counts_as_written` (not
+    /// for the error sink).
     pub(crate) fn new(
         stage: SinkStage,
         input: mpsc::Receiver<Message>,
+        pressure: Pressure,
         rejections: RejectionTarget,
         state: &Arc<FlowState>,
         stats: &Arc<Stats>,
@@ -127,7 +130,7 @@ impl SinkWorker {
         SinkWorker {
             sink: stage.sink,
             type_name: stage.type_name,
-            batcher: Batcher::new(input, stage.batching),
+            batcher: Batcher::new(input, stage.batching).flushing_on(pressure),
             rejections,
             state: Arc::clone(state),
             stats: Arc::clone(stats),

@@ -116,8 +116,9 @@ impl SourceContext {
     /// Sends records downstream in order, like [`SourceContext::emit`] one after the other but
     /// taking channel room for many at once; waits while the pipeline is full.
     pub async fn emit_all(&self, records: Vec<(Record, AckToken)>) -> Result<(), SourceError> {
-        // One check per run: the window may pass its bound by one run at most.
-        if let Some((_, ack)) = records.last() {
+        // Every record's stream (a chunk holds several partitions); an atomic load each while
+        // there is room.
+        for (_, ack) in &records {
             self.wait_for_room(ack).await?;
         }
         self.stats.add_read(records.len() as u64);

@@ -77,6 +77,9 @@ struct Shared {
     outstanding: AtomicU64,
     /// Most positions one stream may hold before its source waits.
     window_limit: usize,
+    /// Signalled while a source waits for room: sinks flush partial batches, since a batch
+    /// that only a full size would flush may need more messages than the window lets through.
+    pressure: Notify,
 }
 
 /// The default bound of a stream's window of held positions.
@@ -104,7 +107,15 @@ impl PositionTracker {
                 changed: Notify::new(),
                 outstanding: AtomicU64::new(0),
                 window_limit: limit.max(1),
+                pressure: Notify::new(),
             }),
+        }
+    }
+
+    /// A handle that fires while some source waits for room in its window.
+    pub fn pressure(&self) -> Pressure {
+        Pressure {
+            shared: Arc::clone(&self.shared),
         }
     }
 
@@ -168,6 +179,19 @@ impl PositionTracker {
     /// Positions handed out and not yet committed (held by unacknowledged messages).
     pub fn outstanding(&self) -> u64 {
         self.shared.outstanding.load(Ordering::Relaxed)
+    }
+}
+
+/// Fires while a source waits for room (see [`PositionTracker::pressure`]).
+#[derive(Clone)]
+pub struct Pressure {
+    shared: Arc<Shared>,
+}
+
+impl Pressure {
+    /// Waits until a source asks the sinks to flush what they hold.
+    pub async fn flush_requested(&self) {
+        self.shared.pressure.notified().await;
     }
 }
 
@@ -289,7 +313,10 @@ impl StreamHandle {
                      message (ackPolicy never/afterMainSinkSuccess, or a sink that does not \
                      finish)");
             }
-            released.await;
+            // Ask the sinks to flush partial batches, again and again while waiting (a sink
+            // that was busy writing may not have been listening the first time).
+            self.inner.shared.pressure.notify_waiters();
+            let _ = tokio::time::timeout(Duration::from_millis(100), released).await;
         }
     }
 

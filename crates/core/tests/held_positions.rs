@@ -56,3 +56,50 @@ async fn a_held_position_stops_reading_at_the_window_bound() {
     assert_eq!(committed, 3, "nothing past the held message is committed");
     assert_eq!(sink.numbers().len() as u64, read - 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_window_flushes_partial_batches_instead_of_deadlocking() {
+    // A filter that passes 1 message in 100 into a size-only batch of 10,000: the batch needs
+    // far more source messages than the window of 1,000 lets through, while its first message
+    // holds the window's oldest position. Sinks flush partial batches while a source waits.
+    use dataflow_core::batch::{Batcher, Batching};
+    use dataflow_core::{AckToken, Message, Position, PositionTracker, Record};
+    let tracker = PositionTracker::with_window_limit(1000);
+    let stream = tracker.stream("s");
+    let (tx, rx) = tokio::sync::mpsc::channel(100);
+    let mut batcher = Batcher::new(
+        rx,
+        Batching::Sized {
+            size: 10_000,
+            interval: None,
+        },
+    )
+    .flushing_on(tracker.pressure());
+    let sink = tokio::spawn(async move {
+        let mut batch = Vec::new();
+        let mut written = 0;
+        while batcher.next_batch(&mut batch).await {
+            written += batch.len();
+            AckToken::ack_all(batch.drain(..).map(|message: Message| message.ack));
+        }
+        written
+    });
+    for n in 0..5000u64 {
+        stream.wait_for_room().await;
+        let token = stream.track(Position::Count(n));
+        if n % 100 == 0 {
+            tx.send(Message::new(Record::json(json!(n)), token))
+                .await
+                .unwrap();
+        } else {
+            token.ack(); // filtered out
+        }
+    }
+    drop(tx);
+    let written = tokio::time::timeout(Duration::from_secs(20), sink)
+        .await
+        .expect("no deadlock")
+        .unwrap();
+    assert_eq!(written, 50);
+    assert_eq!(tracker.committed()["s"], json!(4999));
+}

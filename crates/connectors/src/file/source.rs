@@ -129,7 +129,11 @@ impl FileSource {
             path,
             format: config.format,
             follow: config.follow,
-            max_line: usize::try_from(config.max_line_bytes).unwrap_or(usize::MAX),
+            // At least the bytes the file's identity is hashed from, so the hash of the first
+            // line read equals the one taken from the file (validation asks for as much).
+            max_line: usize::try_from(config.max_line_bytes)
+                .unwrap_or(usize::MAX)
+                .max(HEAD_BYTES),
         }
     }
 
@@ -193,11 +197,15 @@ impl FileSource {
         let mut buffer = Vec::with_capacity(4096);
         // Bytes of the current line read so far, those past `maxLineBytes` included.
         let mut line_bytes = 0u64;
+        // The followed file was rotated: reading the old one to its end before the switch.
+        let mut draining_rotated = false;
         loop {
             if context.stopping().is_cancelled() {
                 return Ok(());
             }
-            let (read, mut complete) = read_line_bounded(&mut reader, &mut buffer, self.max_line)
+            // A line may hold `maxLineBytes` bytes besides its newline.
+            let limit = self.max_line.saturating_add(1);
+            let (read, mut complete) = read_line_bounded(&mut reader, &mut buffer, limit)
                 .await
                 .map_err(|e| {
                     SourceError::fatal(
@@ -212,7 +220,13 @@ impl FileSource {
                 // the file is not followed, or when a followed file was rotated.
                 if self.follow {
                     let read_up_to = offset + line_bytes;
-                    match self.followed_file_changed(inode, read_up_to, head).await {
+                    let change = if draining_rotated {
+                        // The old file was read to its end once more since the rotation.
+                        Change::Rotated
+                    } else {
+                        self.followed_file_changed(inode, read_up_to, head).await
+                    };
+                    match change {
                         Change::None => {
                             tokio::select! {
                                 _ = tokio::time::sleep(FOLLOW_POLL) => continue,
@@ -235,6 +249,12 @@ impl FileSource {
                                         format!("seeking {}: {e}", self.path.display()),
                                     )
                                 })?;
+                            continue;
+                        }
+                        Change::Rotated if !draining_rotated => {
+                            // Lines written to the old file between the last read and the
+                            // rotation: read them before switching.
+                            draining_rotated = true;
                             continue;
                         }
                         Change::Rotated => {
@@ -272,6 +292,7 @@ impl FileSource {
                     return Ok(());
                 };
                 inode = inode_of(&file).await;
+                draining_rotated = false;
                 reader = BufReader::with_capacity(256 * 1024, file);
                 (offset, line_number) = (0, 0);
                 head = None;
@@ -362,10 +383,17 @@ impl FileSource {
         };
         if inode.is_some_and(|inode| inode != metadata.ino()) {
             Change::Rotated
-        } else if metadata.len() < read_up_to
-            || (head.is_some() && first_line_hash(&self.path).await != head)
-        {
+        } else if metadata.len() < read_up_to {
             Change::Truncated
+        } else if let Some(head) = head
+            && let Some(now) = first_line_hash(&self.path).await
+            && now != head
+        {
+            // The path may have been rotated between the look and the hash.
+            match tokio::fs::metadata(&self.path).await {
+                Ok(again) if inode.is_some_and(|inode| inode != again.ino()) => Change::Rotated,
+                _ => Change::Truncated,
+            }
         } else {
             Change::None
         }

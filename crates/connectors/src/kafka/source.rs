@@ -191,6 +191,9 @@ impl KafkaSource {
                         Some(ready) => ready,
                         None => tokio::select! {
                             _ = context.stopping().cancelled() => return Ok(()),
+                            // The decoding task ended (a panic, or the pipeline stopped): its
+                            // outcome is read by `run`; an idle topic must not hide it.
+                            _ = chunks.closed() => return Ok(()),
                             reason = self.watch.failed() => {
                                 return Err(SourceError::fatal(ErrorType::AuthError, format!("kafka source: {reason}")));
                             }

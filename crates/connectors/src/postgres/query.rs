@@ -144,9 +144,18 @@ impl PostgresSource {
         }
         if let Some(lag) = &lag_param {
             // Rows changed within the lag wait: a slower transaction may still commit a row
-            // with an earlier change time (S2a).
+            // with an earlier change time (S2a). A `timestamp` without time zone holds wall
+            // time in the server's zone, so now() is taken in that zone for it.
+            let now = if change_type == "timestamp" {
+                format!(
+                    "(now() AT TIME ZONE '{}')",
+                    self.server_time_zone.replace('\'', "''")
+                )
+            } else {
+                "now()".to_string()
+            };
             conditions.push(format!(
-                "({change_expression} IS NULL OR {change_expression} <= now() - make_interval(secs => {lag}::float8))"
+                "({change_expression} IS NULL OR {change_expression} <= {now} - make_interval(secs => {lag}::float8))"
             ));
         }
         let paged = self.config.polling.read_batch_size > 0 && (uses_change_time || uses_order_by);

@@ -42,6 +42,8 @@ pub struct PostgresSource {
     client: Option<Client>,
     /// The statement of the connection's polls.
     plan: Option<Plan>,
+    /// The server's `TimeZone` before the session is set to UTC.
+    pub(super) server_time_zone: String,
 }
 
 /// The read position: the last change time and order-by value seen.
@@ -127,6 +129,7 @@ impl PostgresSource {
             stream: None,
             client: None,
             plan: None,
+            server_time_zone: "UTC".into(),
         })
     }
 
@@ -261,6 +264,9 @@ impl PostgresSource {
         }
         if self.client.as_ref().is_none_or(Client::is_closed) {
             let connected = connect(&self.connection_string).await?;
+            // Writers' `timestamp` (without time zone) values are wall time in the server's
+            // zone; the safety lag compares them with now() in that zone.
+            self.server_time_zone = connected.query_one("SHOW TimeZone", &[]).await?.get(0);
             connected.batch_execute("SET TIME ZONE 'UTC'").await?;
             self.plan = Some(self.plan(&connected).await?);
             self.client = Some(connected);

@@ -197,7 +197,15 @@ impl Rules {
                 self.polling(path, &c.polling, &c.change_tracking_column);
             }
             SourceSpec::Nessie(c) => self.nessie_source(c, path),
-            SourceSpec::File(c) => self.required_plain(path, "path", &c.path),
+            SourceSpec::File(c) => {
+                self.required_plain(path, "path", &c.path);
+                if c.max_line_bytes < 4096 {
+                    self.error(
+                        field(path, "maxLineBytes"),
+                        "maxLineBytes must be at least 4096",
+                    );
+                }
+            }
             SourceSpec::Stdin(_) => {}
             SourceSpec::Generate(c) => {
                 if let Some(rate) = c.rate_per_second

@@ -83,6 +83,18 @@ impl AckToken {
         })))
     }
 
+    /// Whether the stream of this token's position may hold another one now (always for
+    /// other tokens).
+    pub fn has_room(&self) -> bool {
+        match &self.0 {
+            Some(node) => match &node.target {
+                Target::Position { stream, .. } => stream.has_room(),
+                Target::Callback(_) => true,
+            },
+            None => true,
+        }
+    }
+
     /// Waits while the stream of this token's position holds as many positions as allowed
     /// (see [`StreamHandle::wait_for_room`]); returns at once for other tokens.
     pub async fn wait_for_room(&self) {

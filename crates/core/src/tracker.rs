@@ -284,6 +284,11 @@ impl StreamHandle {
         }
     }
 
+    /// Whether this stream may hold another position now (one atomic load).
+    pub fn has_room(&self) -> bool {
+        self.inner.held.load(Ordering::Relaxed) < self.inner.shared.window_limit
+    }
+
     /// Waits while this stream holds as many positions as the tracker allows: backpressure on
     /// commits, not only on channels. Returns at once while there is room.
     pub async fn wait_for_room(&self) {

@@ -184,12 +184,7 @@ impl FileSource {
         }
         file.seek(std::io::SeekFrom::Start(offset))
             .await
-            .map_err(|e| {
-                SourceError::fatal(
-                    ErrorType::Unknown,
-                    format!("seeking {}: {e}", self.path.display()),
-                )
-            })?;
+            .map_err(|e| self.io_error("seeking", e))?;
         if offset > 0 {
             tracing::info!(file = %self.path.display(), offset, line = line_number, "resuming after the checkpoint");
         }
@@ -207,12 +202,7 @@ impl FileSource {
             let limit = self.max_line.saturating_add(1);
             let (read, mut complete) = read_line_bounded(&mut reader, &mut buffer, limit)
                 .await
-                .map_err(|e| {
-                    SourceError::fatal(
-                        ErrorType::Unknown,
-                        format!("reading {}: {e}", self.path.display()),
-                    )
-                })?;
+                .map_err(|e| self.io_error("reading", e))?;
             line_bytes += read as u64;
             let mut reopen = false;
             if read == 0 || !complete {
@@ -243,12 +233,7 @@ impl FileSource {
                             reader
                                 .seek(std::io::SeekFrom::Start(0))
                                 .await
-                                .map_err(|e| {
-                                    SourceError::fatal(
-                                        ErrorType::Unknown,
-                                        format!("seeking {}: {e}", self.path.display()),
-                                    )
-                                })?;
+                                .map_err(|e| self.io_error("seeking", e))?;
                             continue;
                         }
                         Change::Rotated if !draining_rotated => {
@@ -399,6 +384,14 @@ impl FileSource {
         }
     }
 
+    /// A failure to read the file (`reading`, `seeking`, `opening`), which stops the flow.
+    fn io_error(&self, what: &str, error: std::io::Error) -> SourceError {
+        SourceError::fatal(
+            ErrorType::Unknown,
+            format!("{what} {}: {error}", self.path.display()),
+        )
+    }
+
     /// Opens the file; with `follow`, waits for a missing file to appear.
     async fn open(&self, context: &SourceContext) -> Result<Option<tokio::fs::File>, SourceError> {
         let mut waiting = false;
@@ -416,10 +409,7 @@ impl FileSource {
                     }
                 }
                 Err(e) => {
-                    return Err(SourceError::fatal(
-                        ErrorType::Unknown,
-                        format!("opening {}: {e}", self.path.display()),
-                    ));
+                    return Err(self.io_error("opening", e));
                 }
             }
         }
@@ -432,12 +422,9 @@ impl FileSource {
             .and_then(|p| p.get("index"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        let bytes = tokio::fs::read(&self.path).await.map_err(|e| {
-            SourceError::fatal(
-                ErrorType::Unknown,
-                format!("reading {}: {e}", self.path.display()),
-            )
-        })?;
+        let bytes = tokio::fs::read(&self.path)
+            .await
+            .map_err(|e| self.io_error("reading", e))?;
         let items = match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Array(items)) => items,
             Ok(_) => {

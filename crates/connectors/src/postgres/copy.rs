@@ -110,8 +110,9 @@ impl PostgresSink {
                 None => match blocks.iter().position(|g| g.same_set(&fields)) {
                     Some(found) => found,
                     None => {
-                        let columns: Vec<String> = fields.keys().cloned().collect();
-                        let Some(mut resolved) = resolve_columns(&by_name, &columns) else {
+                        let Some(block) =
+                            self.block_for(&by_name, fields.keys().cloned().collect())
+                        else {
                             rejections.push(Rejection::of_kind(
                                 index,
                                 ErrorType::InvalidData,
@@ -122,18 +123,7 @@ impl PostgresSink {
                             ));
                             continue;
                         };
-                        let binary = resolved.iter().all(|col| col.kind != ColumnKind::Other);
-                        if self.config.upsert_mode {
-                            resolved.push(self.ordinal.clone());
-                        }
-                        blocks.push(Block {
-                            columns,
-                            resolved,
-                            binary,
-                            data: BytesMut::new(),
-                            frozen: Bytes::new(),
-                            rows: Vec::new(),
-                        });
+                        blocks.push(block);
                         blocks.len() - 1
                     }
                 },
@@ -227,6 +217,28 @@ impl PostgresSink {
         (copy, Some(merge))
     }
 
+    /// An empty block for rows with these field names, in this order; `None` when the table
+    /// lacks one of them. Both write paths build their blocks here.
+    pub(super) fn block_for(
+        &self,
+        by_name: &HashMap<&str, &Column>,
+        columns: Vec<String>,
+    ) -> Option<Block> {
+        let mut resolved = resolve_columns(by_name, &columns)?;
+        let binary = resolved.iter().all(|col| col.kind != ColumnKind::Other);
+        if self.config.upsert_mode {
+            resolved.push(self.ordinal.clone());
+        }
+        Some(Block {
+            columns,
+            resolved,
+            binary,
+            data: BytesMut::new(),
+            frozen: Bytes::new(),
+            rows: Vec::new(),
+        })
+    }
+
     /// The staging table a block is copied into before it moves to the table (upserts, and
     /// replays in plain mode); dropped at commit.
     pub(super) fn staging_table_sql(&self, block: &Block) -> String {
@@ -269,10 +281,7 @@ pub(super) fn encode_row(
 }
 
 /// The catalog's column of each field name, or `None` when one is missing.
-pub(super) fn resolve_columns(
-    by_name: &HashMap<&str, &Column>,
-    names: &[String],
-) -> Option<Vec<Column>> {
+fn resolve_columns(by_name: &HashMap<&str, &Column>, names: &[String]) -> Option<Vec<Column>> {
     names
         .iter()
         .map(|name| by_name.get(name.as_str()).map(|column| (*column).clone()))

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use tokio_postgres::Client;
 
 use super::catalog::{self, Column, ColumnKind};
-use super::copy::{Block, ORDINAL, Piece, encode_row, resolve_columns};
+use super::copy::{Block, ORDINAL, Piece, encode_row};
 use super::encode;
 use super::rows::Change;
 use super::{ConnectError, TableName, connect, describe, is_transient, quote};
@@ -122,23 +122,11 @@ impl PostgresSink {
         }
         let by_name: HashMap<&str, &Column> =
             self.columns.iter().map(|c| (c.name.as_str(), c)).collect();
-        let columns: Vec<String> = first.keys().cloned().collect();
         // A column the catalog lacks: the row-by-row path rejects that message.
-        let Some(mut resolved) = resolve_columns(&by_name, &columns) else {
+        let Some(block) = self.block_for(&by_name, first.keys().cloned().collect()) else {
             return Ok(None);
         };
-        let binary = resolved.iter().all(|col| col.kind != ColumnKind::Other);
-        if self.config.upsert_mode {
-            resolved.push(self.ordinal.clone());
-        }
-        let block = Block {
-            columns,
-            resolved,
-            binary,
-            data: BytesMut::new(),
-            frozen: Bytes::new(),
-            rows: Vec::new(),
-        };
+        let binary = block.binary;
         let (copy, merge) = self.copy_statements(&block, false);
         let mut rejections = Vec::new();
         let upsert = self.config.upsert_mode;

@@ -121,16 +121,21 @@ impl PositionTracker {
 
     /// The stream whose oldest held position has waited longest, and for how long.
     pub fn oldest_held(&self) -> Option<(String, Duration)> {
+        self.per_stream(|state| state.front_since.map(|since| since.elapsed()))
+            .into_iter()
+            .max_by_key(|(_, age)| *age)
+    }
+
+    /// What `read` gives of each stream's state (streams it gives nothing for left out).
+    fn per_stream<T>(&self, read: impl Fn(&StreamState) -> Option<T>) -> Vec<(String, T)> {
         let streams = self.shared.streams.lock().expect("tracker lock");
         streams
             .iter()
             .filter_map(|(name, stream)| {
                 let state = stream.inner.state.lock().expect("stream lock");
-                state
-                    .front_since
-                    .map(|since| (name.clone(), since.elapsed()))
+                read(&state).map(|value| (name.clone(), value))
             })
-            .max_by_key(|(_, age)| *age)
+            .collect()
     }
 
     /// The handle of stream `name`, created on first use.
@@ -152,16 +157,8 @@ impl PositionTracker {
 
     /// The committed position of every stream that committed at least once, as JSON.
     pub fn committed(&self) -> BTreeMap<String, Value> {
-        let streams = self.shared.streams.lock().expect("tracker lock");
-        streams
-            .iter()
-            .filter_map(|(name, stream)| {
-                let state = stream.inner.state.lock().expect("stream lock");
-                state
-                    .committed
-                    .as_ref()
-                    .map(|position| (name.clone(), position.to_json()))
-            })
+        self.per_stream(|state| state.committed.as_ref().map(Position::to_json))
+            .into_iter()
             .collect()
     }
 

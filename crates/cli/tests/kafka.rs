@@ -53,6 +53,32 @@ fn produce<P: AsRef<[u8]>>(topic: &str, records: &[(String, P)]) {
     producer.flush(Duration::from_secs(30)).unwrap();
 }
 
+/// Records `{"n": n}` keyed `k<n>`, for every n of `range`.
+fn numbered(range: std::ops::Range<i64>) -> Vec<(String, String)> {
+    range
+        .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
+        .collect()
+}
+
+/// Two members `a` and `b` of consumer group `group` on `topic` (round-robin assignment, a
+/// fast join), each writing `<dir>/<member>/out.jsonl` one record per batch.
+fn two_members(topic: &str, group: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        std::fs::create_dir_all(dir.path().join(name)).unwrap();
+        std::fs::write(
+            dir.path().join(name).join("flow.yaml"),
+            format!(
+                "source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: {group}\n\
+                 \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\", partition.assignment.strategy: roundrobin}}\n\
+                 sink: {{type: file, config: {{path: out.jsonl, batchSize: 1}}}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    dir
+}
+
 fn stop(running: &mut support::Running) {
     assert!(
         terminate(&mut running.0, Duration::from_secs(30)).success(),
@@ -144,12 +170,7 @@ fn consumer_group_to_file_with_metadata_poison_message_and_resume() {
         60,
         "nothing read twice after a clean stop"
     );
-    produce(
-        &topic,
-        &(60..65)
-            .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
-            .collect::<Vec<_>>(),
-    );
+    produce(&topic, &numbered(60..65));
     wait_until(Duration::from_secs(60), || json_lines(&out).len() >= 65);
     stop(&mut running);
     assert_eq!(numbers(&out), (0..65).collect::<Vec<_>>());
@@ -158,37 +179,15 @@ fn consumer_group_to_file_with_metadata_poison_message_and_resume() {
 #[test]
 fn two_processes_split_the_partitions_and_one_takes_over_when_the_other_dies() {
     let topic = create_topic(4);
-    produce(
-        &topic,
-        &(0..200)
-            .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
-            .collect::<Vec<_>>(),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    for name in ["a", "b"] {
-        std::fs::create_dir_all(dir.path().join(name)).unwrap();
-        std::fs::write(
-            dir.path().join(name).join("flow.yaml"),
-            format!(
-                "source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: shared-{topic}\n\
-                 \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\", partition.assignment.strategy: roundrobin}}\n\
-                 sink: {{type: file, config: {{path: out.jsonl, batchSize: 1}}}}\n"
-            ),
-        )
-        .unwrap();
-    }
+    produce(&topic, &numbered(0..200));
+    let dir = two_members(&topic, &format!("shared-{topic}"));
     let out_a = dir.path().join("a/out.jsonl");
     let out_b = dir.path().join("b/out.jsonl");
     let mut a = spawn(&dir.path().join("a"), &["run", "flow.yaml", "--quiet"]);
     std::thread::sleep(Duration::from_millis(300));
     let mut b = spawn(&dir.path().join("b"), &["run", "flow.yaml", "--quiet"]);
     // Both members get partitions: records keep arriving at both once the group settled.
-    produce(
-        &topic,
-        &(200..400)
-            .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
-            .collect::<Vec<_>>(),
-    );
+    produce(&topic, &numbered(200..400));
     wait_until(Duration::from_secs(90), || {
         distinct_numbers(&[&out_a, &out_b]).len() == 400
     });
@@ -200,12 +199,7 @@ fn two_processes_split_the_partitions_and_one_takes_over_when_the_other_dies() {
     // A dies without warning; B takes its partitions over and nothing is lost.
     a.0.kill().unwrap();
     a.0.wait().unwrap();
-    produce(
-        &topic,
-        &(400..500)
-            .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
-            .collect::<Vec<_>>(),
-    );
+    produce(&topic, &numbered(400..500));
     wait_until(Duration::from_secs(90), || {
         distinct_numbers(&[&out_a, &out_b]).len() == 500
     });
@@ -630,25 +624,8 @@ fn a_revoke_with_messages_in_flight_loses_nothing() {
     // and the rebalance takes partitions from A; their records must all arrive, on A or on B.
     let topic = create_topic(4);
     let total = 20_000;
-    produce(
-        &topic,
-        &(0..total)
-            .map(|n| (format!("k{n}"), format!(r#"{{"n":{n}}}"#)))
-            .collect::<Vec<_>>(),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    for name in ["a", "b"] {
-        std::fs::create_dir_all(dir.path().join(name)).unwrap();
-        std::fs::write(
-            dir.path().join(name).join("flow.yaml"),
-            format!(
-                "source:\n  type: kafka\n  config:\n    brokers: [\"{BROKERS}\"]\n    topic: {topic}\n    consumerGroup: revoke-{topic}\n\
-                 \x20   librdkafkaOptions: {{session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\", partition.assignment.strategy: roundrobin}}\n\
-                 sink: {{type: file, config: {{path: out.jsonl, batchSize: 1}}}}\n"
-            ),
-        )
-        .unwrap();
-    }
+    produce(&topic, &numbered(0..total));
+    let dir = two_members(&topic, &format!("revoke-{topic}"));
     let out_a = dir.path().join("a/out.jsonl");
     let out_b = dir.path().join("b/out.jsonl");
     let mut a = spawn(&dir.path().join("a"), &["run", "flow.yaml", "--quiet"]);

@@ -15,34 +15,18 @@ const KILLS: usize = 5;
 #[test]
 fn sigkill_file_to_postgresql_upsert_ends_with_the_exact_input() {
     let schema = format!("kill_{}", std::process::id());
-    psql(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    ));
-    let dir = tempfile::tempdir().unwrap();
-    let mut input =
-        std::io::BufWriter::new(std::fs::File::create(dir.path().join("in.jsonl")).unwrap());
-    for id in 0..ROWS {
-        // Later lines update earlier ids, so replays must not leave stale values behind.
-        let key = id % (ROWS / 2);
-        writeln!(
-            input,
-            r#"{{"id":{key},"version":{id},"name":"row-{id}","amount":{}.25}}"#,
-            id % 1000
-        )
-        .unwrap();
-    }
-    input.flush().unwrap();
-    drop(input);
-    std::fs::write(
-        dir.path().join("flow.yaml"),
-        format!(
-            "source: {{type: file, config: {{path: in.jsonl}}}}\n\
-             sink:\n  type: postgresql\n  config:\n    connectionString: \"{}\"\n    table: {schema}.items\n    autoCreateTable: true\n    upsertMode: true\n    conflictKey: id\n    batchSize: 200\n\
-             checkpointSaveInterval: 100ms\n",
-            POSTGRES
-        ),
-    )
-    .unwrap();
+    // Later lines update earlier ids, so replays must not leave stale values behind.
+    let dir = prepare(
+        &schema,
+        |id| {
+            let key = id % (ROWS / 2);
+            format!(
+                r#"{{"id":{key},"version":{id},"name":"row-{id}","amount":{}.25}}"#,
+                id % 1000
+            )
+        },
+        "    upsertMode: true\n    conflictKey: id\n",
+    );
 
     kill_then_finish(dir.path(), &schema);
     // Exactly the input: one row per key, holding the last line written for it.
@@ -92,26 +76,11 @@ fn sigkill_file_to_postgresql_plain_mode_ends_with_the_exact_input() {
     // W1: in plain mode a replayed row is a key already in the table; without an error sink
     // the flow used to stop on it after every restart.
     let schema = format!("kill_plain_{}", std::process::id());
-    psql(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    ));
-    let dir = tempfile::tempdir().unwrap();
-    let mut input =
-        std::io::BufWriter::new(std::fs::File::create(dir.path().join("in.jsonl")).unwrap());
-    for id in 0..ROWS {
-        writeln!(input, r#"{{"id":{id},"name":"row-{id}"}}"#).unwrap();
-    }
-    input.flush().unwrap();
-    drop(input);
-    std::fs::write(
-        dir.path().join("flow.yaml"),
-        format!(
-            "source: {{type: file, config: {{path: in.jsonl}}}}\n\
-             sink:\n  type: postgresql\n  config:\n    connectionString: \"{POSTGRES}\"\n    table: {schema}.items\n    autoCreateTable: true\n    batchSize: 200\n\
-             checkpointSaveInterval: 100ms\n"
-        ),
-    )
-    .unwrap();
+    let dir = prepare(
+        &schema,
+        |id| format!(r#"{{"id":{id},"name":"row-{id}"}}"#),
+        "",
+    );
     kill_then_finish(dir.path(), &schema);
     assert_eq!(
         psql(&format!("SELECT count(*) FROM {schema}.items")),
@@ -122,4 +91,31 @@ fn sigkill_file_to_postgresql_plain_mode_ends_with_the_exact_input() {
     ));
     assert_eq!(mismatches, "0");
     psql(&format!("DROP SCHEMA {schema} CASCADE"));
+}
+
+/// A fresh schema, `ROWS` input lines made by `line_of`, and a file → PostgreSQL flow into
+/// `<schema>.items` (auto-created, batches of 200, checkpoints every 100 ms) with
+/// `sink_options` added to the sink's config.
+fn prepare(schema: &str, line_of: impl Fn(u64) -> String, sink_options: &str) -> tempfile::TempDir {
+    psql(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let mut input =
+        std::io::BufWriter::new(std::fs::File::create(dir.path().join("in.jsonl")).unwrap());
+    for id in 0..ROWS {
+        writeln!(input, "{}", line_of(id)).unwrap();
+    }
+    input.flush().unwrap();
+    drop(input);
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!(
+            "source: {{type: file, config: {{path: in.jsonl}}}}\n\
+             sink:\n  type: postgresql\n  config:\n    connectionString: \"{POSTGRES}\"\n    table: {schema}.items\n    autoCreateTable: true\n    batchSize: 200\n{sink_options}\
+             checkpointSaveInterval: 100ms\n"
+        ),
+    )
+    .unwrap();
+    dir
 }

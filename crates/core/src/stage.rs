@@ -11,7 +11,7 @@ use crate::classify::ErrorType;
 use crate::failure::{Failure, FailureRouter};
 use crate::message::Message;
 use crate::stats::Stats;
-use crate::supervise::supervised;
+use crate::supervise::{join, spawn_supervised};
 use crate::transform::{Derived, Transformer};
 
 /// Messages per unit of work handed to a parallel worker.
@@ -167,49 +167,41 @@ pub(crate) async fn run_parallel(
         let (done_tx, done_rx) = mpsc::channel::<Vec<(AckToken, Vec<Derived>)>>(2);
         let transformer = Arc::clone(&stage.transformer);
         let name = format!("transformation worker {index}");
-        tasks.push(tokio::spawn(supervised(
-            name,
-            Arc::clone(&state),
-            async move {
-                while let Some(chunk) = work_rx.recv().await {
-                    let processed: Vec<(AckToken, Vec<Derived>)> = chunk
-                        .into_iter()
-                        .map(|Message { record, ack }| {
-                            let mut derived = Vec::with_capacity(1);
-                            transformer.apply(record, &mut derived);
-                            (ack, derived)
-                        })
-                        .collect();
-                    if done_tx.send(processed).await.is_err() {
-                        return;
-                    }
+        tasks.push(spawn_supervised(name, &state, async move {
+            while let Some(chunk) = work_rx.recv().await {
+                let processed: Vec<(AckToken, Vec<Derived>)> = chunk
+                    .into_iter()
+                    .map(|Message { record, ack }| {
+                        let mut derived = Vec::with_capacity(1);
+                        transformer.apply(record, &mut derived);
+                        (ack, derived)
+                    })
+                    .collect();
+                if done_tx.send(processed).await.is_err() {
+                    return;
                 }
-            },
-        )));
+            }
+        }));
         work.push(work_tx);
         done.push(done_rx);
     }
-    let dispatcher = tokio::spawn(supervised(
-        "the transformation dispatcher".into(),
-        Arc::clone(&state),
-        async move {
-            let mut turn = 0usize;
-            while let Some(first) = input.recv().await {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                chunk.push(first);
-                while chunk.len() < CHUNK {
-                    match input.try_recv() {
-                        Ok(message) => chunk.push(message),
-                        Err(_) => break,
-                    }
+    let dispatcher = spawn_supervised("the transformation dispatcher", &state, async move {
+        let mut turn = 0usize;
+        while let Some(first) = input.recv().await {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            chunk.push(first);
+            while chunk.len() < CHUNK {
+                match input.try_recv() {
+                    Ok(message) => chunk.push(message),
+                    Err(_) => break,
                 }
-                if work[turn % work.len()].send(chunk).await.is_err() {
-                    return;
-                }
-                turn += 1;
             }
-        },
-    ));
+            if work[turn % work.len()].send(chunk).await.is_err() {
+                return;
+            }
+            turn += 1;
+        }
+    });
     let mut turn = 0usize;
     'collect: while let Some(processed) = done[turn % workers].recv().await {
         for (ack, derived) in processed {
@@ -224,11 +216,7 @@ pub(crate) async fn run_parallel(
     dispatcher.abort();
     drop(done);
     tasks.push(dispatcher);
-    for task in tasks {
-        if let Err(error) = task.await
-            && error.is_panic()
-        {
-            state.fail("a transformation task panicked outside its supervision");
-        }
+    for mut task in tasks {
+        join(&mut task, &state, "a transformation task").await;
     }
 }

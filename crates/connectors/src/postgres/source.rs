@@ -19,8 +19,8 @@ use dataflow_core::{
 use dataflow_spec::PostgresSourceConfig;
 use futures_util::TryStreamExt;
 use serde_json::{Map, Value, json};
-use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, RowStream};
 
 use super::query::{Plan, row_to_json};
 use super::{TableName, connect, describe};
@@ -147,17 +147,38 @@ async fn rows_within_lag(
     plan: &Plan,
     cursor: &Cursor,
 ) -> Result<bool, tokio_postgres::Error> {
-    let change = cursor.change_time.clone();
-    let order = cursor.order_by.as_ref().map(parameter_text);
-    let no_lag = 0.0f64;
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&change];
+    let rows = rows_after(client, plan, cursor, 0.0).await?;
+    let mut rows = std::pin::pin!(rows);
+    Ok(rows.try_next().await?.is_some())
+}
+
+/// Runs the poll statement for the rows after `cursor`, holding back those changed within
+/// `lag` seconds; the rows come as the server sends them.
+async fn rows_after(
+    client: &Client,
+    plan: &Plan,
+    cursor: &Cursor,
+    lag: f64,
+) -> Result<RowStream, tokio_postgres::Error> {
+    let change = plan
+        .uses_change_time
+        .then(|| cursor.change_time.clone())
+        .flatten();
+    let order = plan
+        .uses_order_by
+        .then(|| cursor.order_by.as_ref().map(parameter_text))
+        .flatten();
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(3);
+    if plan.uses_change_time {
+        params.push(&change);
+    }
     if plan.uses_order_by {
         params.push(&order);
     }
-    params.push(&no_lag);
-    let rows = client.query_raw(&plan.sql, params).await?;
-    let mut rows = std::pin::pin!(rows);
-    Ok(rows.try_next().await?.is_some())
+    if plan.lagged {
+        params.push(&lag);
+    }
+    client.query_raw(&plan.sql, params).await
 }
 
 impl PostgresSource {
@@ -279,28 +300,9 @@ impl PostgresSource {
         let paged = self.config.polling.read_batch_size > 0 && filtered;
         let mut read = 0;
         loop {
-            let change = plan
-                .uses_change_time
-                .then(|| self.cursor.change_time.clone())
-                .flatten();
-            let order = plan
-                .uses_order_by
-                .then(|| self.cursor.order_by.as_ref().map(parameter_text))
-                .flatten();
-            let lag = self.lag_seconds;
-            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(3);
-            if plan.uses_change_time {
-                params.push(&change);
-            }
-            if plan.uses_order_by {
-                params.push(&order);
-            }
-            if plan.lagged {
-                params.push(&lag);
-            }
             // Streamed as the server sends them (U2: a whole poll, with the default
             // `readBatchSize: 0` a whole table, was loaded before the first emit).
-            let rows = client.query_raw(&plan.sql, params).await?;
+            let rows = rows_after(client, plan, &self.cursor, self.lag_seconds).await?;
             let mut rows = std::pin::pin!(rows);
             let mut count = 0;
             while let Some(row) = rows.try_next().await? {

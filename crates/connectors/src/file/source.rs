@@ -165,8 +165,9 @@ impl FileSource {
         let Some(mut file) = self.open(context).await? else {
             return Ok(()); // stopped while waiting for the file to appear
         };
-        let mut inode = inode_of(&file).await;
-        let length = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+        let metadata = file.metadata().await.ok();
+        let mut inode = metadata.as_ref().map(|metadata| metadata.ino());
+        let length = metadata.map_or(0, |metadata| metadata.len());
         let mut head = first_line_hash(&self.path).await;
         if offset > length {
             tracing::warn!(file = %self.path.display(), offset, length,

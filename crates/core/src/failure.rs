@@ -177,8 +177,12 @@ pub fn error_record(failure: &Failure) -> Record {
         Payload::Json(Value::Object(object)) => Value::Object(object.clone()),
         Payload::Json(other) => json!({"original_data": other.to_string()}),
         Payload::JsonText(bytes) | Payload::Bytes(bytes) => {
-            match serde_json::from_slice::<Value>(bytes) {
-                Ok(Value::Object(object)) => Value::Object(object),
+            // Text with a number a value would round is kept as text, exactly.
+            let exact = serde_json::from_slice::<Value>(bytes)
+                .ok()
+                .filter(|_| crate::exact_numbers::check(bytes).is_ok());
+            match exact {
+                Some(Value::Object(object)) => Value::Object(object),
                 // Bytes that are not UTF-8 are also kept exactly, so the record can be
                 // replayed (the text form replaces them with U+FFFD).
                 _ => match std::str::from_utf8(bytes) {

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::ack::AckToken;
+pub use crate::exact_numbers::InexactNumber;
 
 pub use crate::metadata::Metadata;
 
@@ -24,27 +25,34 @@ pub enum Payload {
 }
 
 impl Payload {
-    /// The payload of JSON text: kept unparsed as [`Payload::JsonText`] when a quick check
-    /// vouches for it, else parsed now (`Payload::Json`); the error says what is wrong and
-    /// where, and gives the bytes back.
+    /// The payload of JSON text, kept as it came ([`Payload::JsonText`]) when it is exactly one
+    /// JSON value: sinks that write text pass every number on as written. The error says what
+    /// is wrong and where, and gives the bytes back.
     pub fn json_text(bytes: Bytes) -> Result<Payload, InvalidJson> {
         if crate::json_text::is_certainly_valid(&bytes) {
             return Ok(Payload::JsonText(bytes));
         }
-        match serde_json::from_slice(&bytes) {
-            Ok(value) => Ok(Payload::Json(value)),
+        // The quick check leaves exponents, long numbers, surrogate escapes and deep nesting to
+        // the parser (which checks ranges and escapes only when it builds the value). The text
+        // is kept all the same, so that a number written `1E2` stays `1E2`.
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(_) => Ok(Payload::JsonText(bytes)),
             Err(error) => Err(InvalidJson { error, bytes }),
         }
     }
 
-    /// Turns checked JSON text into its value, in place; other payloads stay as they are.
-    pub fn parse_text(&mut self) {
+    /// Turns checked JSON text into its value, in place; other payloads stay as they are. Text
+    /// with a number a value cannot hold exactly (an integer beyond 64 bits, a decimal a
+    /// float would round) is refused and stays text: it is never rounded silently.
+    pub fn parse_text(&mut self) -> Result<(), InexactNumber> {
         if let Payload::JsonText(bytes) = self {
-            *self = Payload::Json(parse_checked(bytes));
+            *self = Payload::Json(exact_value(bytes)?);
         }
+        Ok(())
     }
 
-    /// The payload's JSON value, borrowed when parsed already; `None` for raw bytes.
+    /// The payload's JSON value, borrowed when parsed already; `None` for raw bytes. Text is
+    /// parsed here without the exactness check: call [`Payload::parse_text`] first.
     pub fn value(&self) -> Option<std::borrow::Cow<'_, Value>> {
         match self {
             Payload::Json(value) => Some(std::borrow::Cow::Borrowed(value)),
@@ -73,7 +81,26 @@ impl Payload {
     }
 }
 
-/// The value of text [`Payload::json_text`] vouched for; the quick check never accepts what the
+/// The value of checked JSON text, unless a number in it would be rounded.
+fn exact_value(bytes: &[u8]) -> Result<Value, InexactNumber> {
+    let value = parse_checked(bytes);
+    if has_float(&value) {
+        crate::exact_numbers::check(bytes)?;
+    }
+    Ok(value)
+}
+
+/// Whether `value` holds a float: only those can come from a number that was rounded.
+fn has_float(value: &Value) -> bool {
+    match value {
+        Value::Number(number) => number.is_f64(),
+        Value::Array(items) => items.iter().any(has_float),
+        Value::Object(object) => object.values().any(has_float),
+        _ => false,
+    }
+}
+
+/// The value of text [`Payload::json_text`] checked; the quick check never accepts what the
 /// parser refuses (tested), so the fallback (the text as a string) is not expected to be taken.
 fn parse_checked(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes)
@@ -207,7 +234,7 @@ mod tests {
             json!({"a": [1, 2.5, "x"]})
         );
         assert_eq!(payload.to_json(), Some(json!({"a": [1, 2.5, "x"]})));
-        payload.parse_text();
+        payload.parse_text().unwrap();
         assert_eq!(payload, Payload::Json(json!({"a": [1, 2.5, "x"]})));
     }
 
@@ -229,9 +256,16 @@ mod tests {
     }
 
     #[test]
-    fn text_the_quick_check_leaves_open_is_parsed_at_once() {
-        let payload = Payload::json_text(Bytes::from_static(b"{\"big\": 1e3}")).unwrap();
-        assert_eq!(payload, Payload::Json(json!({"big": 1000.0})));
+    fn text_the_quick_check_leaves_open_is_kept_as_written() {
+        let text = Bytes::from_static(b"{\"big\": 1e3, \"huge\": 18446744073709551616}");
+        let mut payload = Payload::json_text(text.clone()).unwrap();
+        assert_eq!(payload, Payload::JsonText(text.clone()));
+        let refused = payload.parse_text().unwrap_err();
+        assert_eq!(refused.literal, "18446744073709551616");
+        assert_eq!(payload, Payload::JsonText(text), "refused text stays text");
+        let mut exact = Payload::json_text(Bytes::from_static(b"[1e3]")).unwrap();
+        exact.parse_text().unwrap();
+        assert_eq!(exact, Payload::Json(json!([1000.0])));
     }
 
     #[test]
@@ -239,7 +273,7 @@ mod tests {
         let payload = Payload::Bytes(Bytes::from_static(b"\x00\x01"));
         assert!(payload.value().is_none());
         let mut same = payload.clone();
-        same.parse_text();
+        same.parse_text().unwrap();
         assert_eq!(same, payload);
     }
 }

@@ -150,10 +150,11 @@ impl SinkWorker {
             if self.state.is_aborted() {
                 return; // unacknowledged: positions stay held
             }
-            if !self.sink.takes_json_text() {
-                for message in &mut batch {
-                    message.record.payload.parse_text();
-                }
+            if !self.sink.takes_json_text() && !self.parse_payloads(&mut batch).await {
+                return;
+            }
+            if batch.is_empty() {
+                continue;
             }
             let Some(rejections) = self.write_with_retry(&batch).await else {
                 return;
@@ -221,28 +222,7 @@ impl SinkWorker {
         for (index, message) in batch.drain(..).enumerate() {
             if rejections.peek().is_some_and(|r| r.index == index) {
                 let rejection = rejections.next().expect("peeked");
-                keep_going = match &self.rejections {
-                    RejectionTarget::Route(router) => {
-                        router
-                            .route(Failure {
-                                message,
-                                reason: rejection.reason,
-                                error_type: rejection.error_type,
-                                stage: "sink".into(),
-                                original_sink: self.type_name.clone(),
-                            })
-                            .await
-                    }
-                    RejectionTarget::StopTheFlow => {
-                        self.state.fail(format!(
-                            "the {} error sink rejected the error record of {}: {}",
-                            self.type_name,
-                            message.record.describe(),
-                            rejection.reason
-                        ));
-                        false
-                    }
-                };
+                keep_going = self.reject(message, rejection).await;
                 if !keep_going {
                     break;
                 }
@@ -255,5 +235,51 @@ impl SinkWorker {
         }
         AckToken::ack_all(written);
         keep_going
+    }
+
+    /// Parses JSON text for a sink that needs values. A message with a number a value cannot
+    /// hold exactly is rejected here rather than rounded. False when the flow stops.
+    async fn parse_payloads(&mut self, batch: &mut Vec<Message>) -> bool {
+        let mut index = 0;
+        while index < batch.len() {
+            match batch[index].record.payload.parse_text() {
+                Ok(()) => index += 1,
+                Err(inexact) => {
+                    let message = batch.remove(index);
+                    let rejection =
+                        Rejection::of_kind(index, ErrorType::InvalidData, inexact.to_string());
+                    if !self.reject(message, rejection).await {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Routes one rejected message (error sink, or stop). False when the flow stops.
+    async fn reject(&mut self, message: Message, rejection: Rejection) -> bool {
+        match &self.rejections {
+            RejectionTarget::Route(router) => {
+                router
+                    .route(Failure {
+                        message,
+                        reason: rejection.reason,
+                        error_type: rejection.error_type,
+                        stage: "sink".into(),
+                        original_sink: self.type_name.clone(),
+                    })
+                    .await
+            }
+            RejectionTarget::StopTheFlow => {
+                self.state.fail(format!(
+                    "the {} error sink rejected the error record of {}: {}",
+                    self.type_name,
+                    message.record.describe(),
+                    rejection.reason
+                ));
+                false
+            }
+        }
     }
 }

@@ -95,8 +95,16 @@ impl Chain {
 
     /// Runs the chain on `record`, appending the fate of it and of every record derived from it.
     pub fn run(&self, mut record: Record, fates: &mut Vec<Fate>) {
-        if !self.steps.is_empty() {
-            record.payload.parse_text();
+        if !self.steps.is_empty()
+            && let Err(inexact) = record.payload.parse_text()
+        {
+            let first = &self.steps[0];
+            fates.push(Fate::Failed(Box::new(TransformFailure {
+                record,
+                stage: format!("transform:{}:{}", first.index, first.kind),
+                reason: format!("reading the payload: {inexact}"),
+            })));
+            return;
         }
         self.run_from(0, record, fates);
     }

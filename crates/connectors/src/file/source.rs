@@ -18,6 +18,7 @@ use dataflow_core::{
     StreamHandle,
 };
 use dataflow_spec::{FileFormat, FileSourceConfig};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncSeekExt, BufReader};
 
@@ -329,25 +330,18 @@ impl FileSource {
                 .reject(record, token, reason, ErrorType::InvalidData)
                 .await;
         }
-        match serde_json::from_slice::<Value>(text) {
-            Ok(value) => {
+        match Payload::json_text(Bytes::copy_from_slice(text)) {
+            Ok(payload) => {
                 context
-                    .emit(
-                        self.record(Payload::Json(value), line_number, line_start),
-                        token,
-                    )
+                    .emit(self.record(payload, line_number, line_start), token)
                     .await
             }
-            Err(error) => {
+            Err(invalid) => {
                 let reason = format!(
-                    "line {line_number} of {} is not valid JSON: {error}",
-                    self.stream
+                    "line {line_number} of {} is not valid JSON: {}",
+                    self.stream, invalid.error
                 );
-                let record = self.record(
-                    Payload::Bytes(Bytes::copy_from_slice(text)),
-                    line_number,
-                    line_start,
-                );
+                let record = self.record(Payload::Bytes(invalid.bytes), line_number, line_start);
                 context
                     .reject(record, token, reason, ErrorType::InvalidData)
                     .await
@@ -423,25 +417,25 @@ impl FileSource {
             .and_then(|p| p.get("index"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        let bytes = tokio::fs::read(&self.path)
-            .await
-            .map_err(|e| self.io_error("reading", e))?;
-        let items = match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Array(items)) => items,
-            Ok(_) => {
-                return Err(SourceError::fatal(
-                    ErrorType::Unknown,
+        let bytes = Bytes::from(
+            tokio::fs::read(&self.path)
+                .await
+                .map_err(|e| self.io_error("reading", e))?,
+        );
+        // Each item is kept as its text, so that numbers pass on exactly as written.
+        let items = match serde_json::from_slice::<Vec<&RawValue>>(&bytes) {
+            Ok(items) => items,
+            Err(e) => {
+                let is_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+                let reason = if is_array {
+                    format!("{} is not valid JSON: {e}", self.path.display())
+                } else {
                     format!(
                         "{}: format json expects one JSON array of records",
                         self.path.display()
-                    ),
-                ));
-            }
-            Err(e) => {
-                return Err(SourceError::fatal(
-                    ErrorType::Unknown,
-                    format!("{} is not valid JSON: {e}", self.path.display()),
-                ));
+                    )
+                };
+                return Err(SourceError::fatal(ErrorType::Unknown, reason));
             }
         };
         for (index, item) in items.into_iter().enumerate().skip(skip as usize) {
@@ -450,7 +444,8 @@ impl FileSource {
             }
             let index = index as u64 + 1;
             let token = stream.track(json!({"index": index}));
-            let mut record = self.record(Payload::Json(item), index, 0);
+            let text = bytes.slice_ref(item.get().as_bytes());
+            let mut record = self.record(Payload::JsonText(text), index, 0);
             record.metadata.remove("offset");
             record.metadata.insert("index".into(), json!(index - 1));
             context.emit(record, token).await?;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use dataflow_core::{AckToken, ErrorType, Payload, Record, Source, SourceContext, SourceError};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The `stdin` source.
@@ -35,17 +35,14 @@ impl Source for StdinSource {
             let mut metadata = serde_json::Map::new();
             metadata.insert("file".into(), json!("stdin"));
             metadata.insert("line".into(), json!(number));
-            match serde_json::from_str::<Value>(text) {
-                Ok(value) => {
-                    let record = Record::new(Payload::Json(value), metadata, Utc::now());
+            match Payload::json_text(Bytes::copy_from_slice(text.as_bytes())) {
+                Ok(payload) => {
+                    let record = Record::new(payload, metadata, Utc::now());
                     context.emit(record, AckToken::none()).await?;
                 }
-                Err(error) => {
-                    let record = Record::new(
-                        Payload::Bytes(Bytes::from(text.to_string())),
-                        metadata,
-                        Utc::now(),
-                    );
+                Err(invalid) => {
+                    let record = Record::new(Payload::Bytes(invalid.bytes), metadata, Utc::now());
+                    let error = invalid.error;
                     let reason =
                         format!("line {number} of standard input is not valid JSON: {error}");
                     context

@@ -1,5 +1,12 @@
 //! `dataflow`: run a DataFlow in the foreground, validate manifests, print the JSON Schema,
 //! or benchmark the engine.
+//!
+//! Layout: this file holds the command line, the allocator and the logging set-up, and hands
+//! each command to its module: `run` (load, validate, resolve secrets, build and run one flow),
+//! `validate`, `test_chain` (`dataflow test`) and `bench` (with `bench/kafka.rs` for
+//! `kafka-null`); `dataflow schema` is answered here. `files` reads manifests and reports their
+//! problems, `runtime` builds the tokio runtime, `progress` draws the live progress line and
+//! the summary, and `terminal` shares standard error between that line and the log lines.
 
 mod bench;
 mod files;

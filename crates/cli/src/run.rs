@@ -23,7 +23,7 @@ pub struct RunArgs {
     /// Where checkpoints are kept (one file per flow).
     #[arg(long, default_value = ".dataflow/state")]
     state_dir: PathBuf,
-    /// Secrets mounted as files: DIR/<secret-name>/<key>.
+    /// Secrets mounted as files: `DIR/<secret-name>/<key>`.
     #[arg(long)]
     secrets_dir: Option<PathBuf>,
     /// Longest a graceful stop may take, in seconds.

@@ -3,6 +3,12 @@
 //! Built in (no server): `file`, `stdin` and `generate` sources; `file`, `stdout` and `null`
 //! sinks. Server connectors (Kafka, PostgreSQL, ClickHouse, Trino, Nessie) arrive behind cargo
 //! features.
+//!
+//! Layout: one module per connector: `file` (source and sink), `stdio` (the `stdin` source and
+//! the `stdout` sink), `generate` (source) and `null` (sink); behind their features, `postgres`
+//! (`postgresql`) and `kafka` (`kafka`). What several connectors share has a module of its own,
+//! compiled only with a feature that needs it: `polling` drives the database sources, `bisect`
+//! isolates the bad rows of a database sink's batch, and `tls` holds the rustls pieces.
 
 #[cfg(feature = "postgresql")]
 pub mod bisect;

@@ -45,10 +45,9 @@ pub fn check(text: &[u8]) -> Result<(), InexactNumber> {
             b'"' => at = after_string(text, at + 1),
             b'-' | b'0'..=b'9' => {
                 let start = at;
-                while at < text.len()
-                    && matches!(text[at], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                {
-                    at += 1;
+                let shape = NumberShape::scan(text, &mut at);
+                if shape.is_certainly_exact() {
+                    continue;
                 }
                 // Valid JSON: the number is ASCII.
                 let literal = std::str::from_utf8(&text[start..at]).unwrap_or_default();
@@ -65,16 +64,72 @@ pub fn check(text: &[u8]) -> Result<(), InexactNumber> {
     Ok(())
 }
 
-/// The index after the string whose content starts at `at`.
-fn after_string(text: &[u8], mut at: usize) -> usize {
-    while at < text.len() {
-        match text[at] {
-            b'"' => return at + 1,
-            b'\\' => at += 2,
-            _ => at += 1,
+/// What one pass over a number literal learns: enough to clear the common ones at once.
+struct NumberShape {
+    /// Characters in the literal.
+    length: usize,
+    /// Digits from the first non-zero one to the last non-zero one.
+    significant: usize,
+    point: bool,
+    exponent: bool,
+}
+
+impl NumberShape {
+    /// Scans the number at `*at`, leaving `*at` after it.
+    fn scan(text: &[u8], at: &mut usize) -> NumberShape {
+        let start = *at;
+        let (mut digits, mut first_nonzero, mut last_nonzero) = (0usize, None, 0usize);
+        let (mut point, mut exponent) = (false, false);
+        while let Some(&byte) = text.get(*at) {
+            match byte {
+                b'0'..=b'9' if !exponent => {
+                    digits += 1;
+                    if byte != b'0' {
+                        first_nonzero.get_or_insert(digits);
+                        last_nonzero = digits;
+                    }
+                }
+                b'0'..=b'9' | b'+' | b'-' => {}
+                b'.' => point = true,
+                b'e' | b'E' => exponent = true,
+                _ => break,
+            }
+            *at += 1;
+        }
+        let significant = first_nonzero.map_or(0, |first| last_nonzero - first + 1);
+        NumberShape {
+            length: *at - start,
+            significant,
+            point,
+            exponent,
         }
     }
-    at
+
+    /// An integer of up to 18 digits (always an i64), or a decimal without exponent, shorter
+    /// than 300 characters, with at most [`ALWAYS_EXACT_DIGITS`] significant digits (every
+    /// such decimal comes back from the nearest float unchanged).
+    fn is_certainly_exact(&self) -> bool {
+        !self.exponent
+            && if self.point {
+                self.length < 300 && self.significant <= ALWAYS_EXACT_DIGITS
+            } else {
+                self.length <= 18
+            }
+    }
+}
+
+/// The index after the string whose content starts at `at` (plain content skipped eight bytes
+/// at a time, as the quick check does).
+fn after_string(text: &[u8], mut at: usize) -> usize {
+    loop {
+        at = crate::json_text::skip_plain(text, at);
+        match text.get(at) {
+            Some(b'"') => return at + 1,
+            Some(b'\\') => at += 2,
+            Some(_) => at += 1,
+            None => return text.len(),
+        }
+    }
 }
 
 /// The float a number literal rounds to, when it is not exactly that float.
@@ -83,15 +138,11 @@ fn inexact(literal: &str) -> Option<f64> {
     if plain_integer && (literal.parse::<i64>().is_ok() || literal.parse::<u64>().is_ok()) {
         return None; // held as an integer
     }
-    let written = Decimal::of(literal);
-    if written.digits.len() <= ALWAYS_EXACT_DIGITS && written.point.abs() < 300 {
-        return None;
-    }
     let rounded: f64 = literal.parse().ok()?;
     if !rounded.is_finite() {
         return Some(rounded);
     }
-    (Decimal::of(&format!("{rounded:e}")) != written).then_some(rounded)
+    (Decimal::of(&format!("{rounded:e}")) != Decimal::of(literal)).then_some(rounded)
 }
 
 /// A decimal number as significant digits and the position of the point: the value is

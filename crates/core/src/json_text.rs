@@ -149,7 +149,7 @@ fn string(text: &[u8], mut at: usize) -> Option<usize> {
 /// Skips plain string content eight bytes at a time: the lowest flagged byte of the
 /// zero-byte test is exact (a borrow only flags bytes above a true match).
 #[inline(always)]
-fn skip_plain(text: &[u8], mut at: usize) -> usize {
+pub(crate) fn skip_plain(text: &[u8], mut at: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let has_zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;

@@ -5,6 +5,18 @@
 //! split, a counted barrier); sinks write batches durably and report per-message rejections;
 //! the [`PositionTracker`] commits, per stream, only positions below which everything is
 //! acknowledged; the saver writes them to a [`CheckpointStore`].
+//!
+//! Layout (one concept per module): `message` is the unit that flows (a record and its token),
+//! `metadata` its lazily built metadata map, `ack` the tokens and their counted barrier;
+//! `source`, `transform` and `sink` are the three contracts, and `registry` maps connector
+//! `type` strings to builders. `tracker` commits positions in order and `checkpoint` stores
+//! them (with the saver that writes them); `batch` batches for every sink and `retry` is the
+//! backoff; `failure` routes per-message failures and builds the error records, whose
+//! `error_type` `classify` decides; `stats` counts a run. `pipeline` is a flow and its driver,
+//! whose steps are in `running`, the chain stage in `stage`, one sink's worker in
+//! `sink_worker`, and the panic-to-error supervision of its tasks in `supervise`. `json_text`
+//! (is it certainly valid?) and `exact_numbers` (does every number survive parsing?) are the
+//! payload checks; `testing` (feature `testing`) holds the test doubles.
 
 pub mod ack;
 pub mod batch;

@@ -41,6 +41,24 @@ impl Payload {
         }
     }
 
+    /// The value of JSON text, parsed now (without the quick check [`Payload::json_text`]
+    /// makes first); text with a number a value cannot hold exactly is kept as
+    /// [`Payload::JsonText`], which [`Payload::parse_text`] refuses with the reason. The text is
+    /// copied only when it is kept.
+    pub fn parsed_json(text: &[u8]) -> Result<Payload, InvalidJson> {
+        let kept = || Bytes::copy_from_slice(text);
+        match serde_json::from_slice::<Value>(text) {
+            Ok(value) if has_float(&value) && crate::exact_numbers::check(text).is_err() => {
+                Ok(Payload::JsonText(kept()))
+            }
+            Ok(value) => Ok(Payload::Json(value)),
+            Err(error) => Err(InvalidJson {
+                error,
+                bytes: kept(),
+            }),
+        }
+    }
+
     /// Turns checked JSON text into its value, in place; other payloads stay as they are. Text
     /// with a number a value cannot hold exactly (an integer beyond 64 bits, a decimal a
     /// float would round) is refused and stays text: it is never rounded silently.

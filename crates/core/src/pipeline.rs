@@ -185,7 +185,7 @@ impl Flow {
 
     /// Runs until a finite source is drained and everything is written, until `control`
     /// asks for a stop, or until a fatal error. The steps: claim the checkpoint store, connect
-    /// the sinks, read the stored positions, then spawn the task tree (see [`RunningFlow`]) and
+    /// the sinks, read the stored positions, then spawn the task tree (see `RunningFlow`) and
     /// wait for it to drain.
     pub async fn run(self, control: RunControl) -> Result<StatsSnapshot, FlowError> {
         let Flow {
@@ -215,10 +215,12 @@ impl Flow {
         let mut running = RunningFlow::new(name, source_type, &control, window, channel_capacity);
         let router = running.spawn_error_sink(error_sink, on_transform_error);
         let sink_type = sink.type_name.clone();
+        // Without a chain the sink would parse JSON text itself, on its own task.
+        let parse_at_source = transformer.is_identity() && !sink.sink.takes_json_text();
         let outputs = running.spawn_sinks(sink, routes, &router);
         let emitter =
             running.spawn_chain(transformer, transform_workers, &router, outputs, &sink_type);
-        running.spawn_source(source, emitter, router, stored, &sink_type);
+        running.spawn_source(source, emitter, router, stored, &sink_type, parse_at_source);
         running.spawn_saver(checkpoints);
         running.drain_or_abort(&control).await
     }

@@ -277,16 +277,18 @@ impl RunningFlow {
         router: FailureRouter,
         stored: Map<String, Value>,
         sink_type: &str,
+        parse_json: bool,
     ) {
-        let context = SourceContext::new(
-            emitter,
-            router,
-            self.tracker.clone(),
+        let context = SourceContext {
+            output: emitter,
+            failures: router,
+            tracker: self.tracker.clone(),
             stored,
-            self.stop_reading.clone(),
-            Arc::clone(&self.stats),
-            sink_type.to_string(),
-        );
+            stop: self.stop_reading.clone(),
+            stats: Arc::clone(&self.stats),
+            sink_type: sink_type.to_string(),
+            parse_json,
+        };
         let state = Arc::clone(&self.state);
         let source_type = self.source_type.clone();
         // On one core the chain runs inline, on the source's task: its panics land here.

@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::ack::AckToken;
 use crate::classify::{ErrorReason, ErrorType};
 use crate::failure::{Failure, FailureRouter};
-use crate::message::{Message, Record};
+use crate::message::{InvalidJson, Message, Payload, Record};
 use crate::stage::Emitter;
 use crate::stats::Stats;
 use crate::tracker::{PositionTracker, StreamHandle};
@@ -48,37 +49,48 @@ pub trait Source: Send {
     }
 }
 
-/// What a source needs from the engine; a clone serves a task the source spawns.
+/// What a source needs from the engine; a clone serves a task the source spawns. Built by the
+/// running flow, which knows every part.
 #[derive(Clone)]
 pub struct SourceContext {
-    output: Emitter,
-    failures: FailureRouter,
-    tracker: PositionTracker,
-    stored: Map<String, Value>,
-    stop: CancellationToken,
-    stats: Arc<Stats>,
-    sink_type: String,
+    /// Where emitted messages go.
+    pub(crate) output: Emitter,
+    /// Where rejected records go.
+    pub(crate) failures: FailureRouter,
+    /// Hands out position-bound tokens.
+    pub(crate) tracker: PositionTracker,
+    /// The positions of the last checkpoint.
+    pub(crate) stored: Map<String, Value>,
+    /// Fires when the source should stop reading.
+    pub(crate) stop: CancellationToken,
+    pub(crate) stats: Arc<Stats>,
+    /// The main sink's type, for the error records of rejections.
+    pub(crate) sink_type: String,
+    /// Whether JSON text is parsed on the source's task (see [`SourceContext::json_payload`]).
+    pub(crate) parse_json: bool,
 }
 
 impl SourceContext {
-    /// A context emitting into `output`; `stored` holds the positions of the last checkpoint.
-    pub(crate) fn new(
-        output: Emitter,
-        failures: FailureRouter,
-        tracker: PositionTracker,
-        stored: Map<String, Value>,
-        stop: CancellationToken,
-        stats: Arc<Stats>,
-        sink_type: String,
-    ) -> Self {
-        SourceContext {
-            output,
-            failures,
-            tracker,
-            stored,
-            stop,
-            stats,
-            sink_type,
+    /// The payload of JSON text a source read: checked, and also parsed here when no
+    /// transformation stage parses it and the sink needs values. The source's task then does
+    /// that work beside the sink's (measured, file → postgresql: 0.52 of `psql \copy` with
+    /// the parse on the sink's task). Text with a number a value cannot hold
+    /// exactly stays text; the sink rejects it with the reason.
+    pub fn json_payload(&self, bytes: Bytes) -> Result<Payload, InvalidJson> {
+        if self.parse_json {
+            Payload::parsed_json(&bytes)
+        } else {
+            Payload::json_text(bytes)
+        }
+    }
+
+    /// [`SourceContext::json_payload`] of text the source holds in a buffer of its own: copied
+    /// only when it is kept as text.
+    pub fn json_payload_of(&self, text: &[u8]) -> Result<Payload, InvalidJson> {
+        if self.parse_json {
+            Payload::parsed_json(text)
+        } else {
+            Payload::json_text(Bytes::copy_from_slice(text))
         }
     }
 

@@ -143,7 +143,11 @@ fn check_manifest(mut document: Document, extra: ExtraCheck) -> CheckedFlow {
     structure::check(schema, schema, &document.value, "", &mut problems);
 
     let mut flow = None;
-    if !problems.iter().any(Problem::is_error) {
+    if problems.iter().any(Problem::is_error) {
+        // The semantic checks (conditions, durations, ranges) still run on what is left once
+        // the values in error are taken out, so that one round shows every problem (A22).
+        problems.extend(checks_of_the_rest(&document.value, &problems, extra));
+    } else {
         match serde_path_to_error::deserialize::<_, DataFlow>(&document.value) {
             Ok(decoded) => {
                 problems.extend(validate(&decoded));
@@ -170,4 +174,82 @@ fn check_manifest(mut document: Document, extra: ExtraCheck) -> CheckedFlow {
     problems.sort_by_key(|p| p.position.map(|pos| (pos.line, pos.column)));
     problems.dedup();
     CheckedFlow { flow, problems }
+}
+
+/// The semantic problems of `document` without the values `problems` are about (each taken
+/// out, so defaults apply), away from those paths; none when what is left does not decode.
+fn checks_of_the_rest(document: &Value, problems: &[Problem], extra: ExtraCheck) -> Vec<Problem> {
+    let mut rest = document.clone();
+    let in_error: Vec<&str> = problems
+        .iter()
+        .filter(|p| p.is_error())
+        .map(|p| p.path.as_str())
+        .collect();
+    for path in &in_error {
+        if !remove_path(&mut rest, path) {
+            return Vec::new();
+        }
+    }
+    let Ok(decoded) = serde_json::from_value::<DataFlow>(rest) else {
+        return Vec::new();
+    };
+    let reported = |path: &str| {
+        in_error.iter().any(|error| {
+            path.strip_prefix(error)
+                .is_some_and(|tail| tail.is_empty() || tail.starts_with(['.', '[']))
+                || error
+                    .strip_prefix(path)
+                    .is_some_and(|tail| tail.starts_with(['.', '[']))
+        })
+    };
+    let mut found = validate(&decoded);
+    found.extend(extra(&decoded));
+    found.retain(|problem| !reported(&problem.path));
+    found
+}
+
+/// Takes the value at a field path (`spec.sink.config.batchSize`, `spec.transformations[1]`)
+/// out of `value`; keys may hold dots (`librdkafkaOptions` keys), so the longest key that fits
+/// is taken at each step. False when nothing could be taken out: the path is not there, or it
+/// names an array item (taking it out would renumber the items after it).
+fn remove_path(value: &mut Value, path: &str) -> bool {
+    let mut node = value;
+    let mut rest = path;
+    loop {
+        if let Some(after_bracket) = rest.strip_prefix('[') {
+            let Some((index, tail)) = after_bracket.split_once(']') else {
+                return false;
+            };
+            let (Ok(index), Value::Array(items)) = (index.parse::<usize>(), node) else {
+                return false;
+            };
+            let tail = tail.strip_prefix('.').unwrap_or(tail);
+            let Some(item) = items.get_mut(index).filter(|_| !tail.is_empty()) else {
+                return false;
+            };
+            node = item;
+            rest = tail;
+            continue;
+        }
+        let Value::Object(object) = node else {
+            return false;
+        };
+        let Some(key) = object
+            .keys()
+            .filter(|key| {
+                rest.strip_prefix(key.as_str())
+                    .is_some_and(|tail| tail.is_empty() || tail.starts_with(['.', '[']))
+            })
+            .max_by_key(|key| key.len())
+            .cloned()
+        else {
+            return false;
+        };
+        let tail = &rest[key.len()..];
+        if tail.is_empty() {
+            return object.remove(&key).is_some();
+        }
+        node = object.get_mut(&key).expect("found above");
+        rest = tail.strip_prefix('.').unwrap_or(tail);
+    }
 }

@@ -1,5 +1,11 @@
 //! The transformations of a DataFlow: compiled field paths, the condition language, the
 //! eighteen step types, and the chain that runs them in order.
+//!
+//! Layout: `path` compiles field paths, `condition` the condition language (reading values
+//! through `value`: a value as text and as truth), and `timefmt` the time formats; `steps`
+//! has one module per transformation type, each compiled into a `Transformation`; `chain`
+//! runs the steps in order, each with its optional `when`. This file compiles a flow's chain
+//! ([`build_chain`]) and adds the chain's rules to `dataflow validate` ([`check`]).
 
 pub mod chain;
 pub mod condition;

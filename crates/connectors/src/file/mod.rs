@@ -1,5 +1,9 @@
 //! The `file` connector: a JSON-lines (or JSON-array) source with byte-offset checkpoints, and
 //! an appending JSON-lines sink that fsyncs before acknowledging.
+//!
+//! Layout: `source.rs` is the `file` source (JSON lines or one JSON array; byte-offset
+//! positions; a replaced, rotated or truncated file noticed) and `sink.rs` the appending sink;
+//! this module registers both.
 
 mod sink;
 mod source;

@@ -330,7 +330,7 @@ impl FileSource {
                 .reject(record, token, reason, ErrorType::InvalidData)
                 .await;
         }
-        match Payload::json_text(Bytes::copy_from_slice(text)) {
+        match context.json_payload_of(text) {
             Ok(payload) => {
                 context
                     .emit(self.record(payload, line_number, line_start), token)

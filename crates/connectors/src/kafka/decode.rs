@@ -56,7 +56,7 @@ impl Decoder {
                     // A tombstone goes on as a null payload (`debeziumUnwrap` turns it into a
                     // delete); it used to be rejected as invalid JSON.
                     (_, None) => Ok(Payload::Json(Value::Null)),
-                    (None, Some(value)) => self.decode_json(value),
+                    (None, Some(value)) => self.decode_json(value, &context),
                     (Some(avro), Some(value)) => {
                         match Self::decode_avro(avro, value, &context).await {
                             Some(decoded) => decoded,
@@ -85,19 +85,30 @@ impl Decoder {
         Ok(())
     }
 
-    /// The record value of format json as a payload: the checked text, unparsed (parsed later
-    /// only if a transformation or the sink needs the value; rawMode needs it now). A value
-    /// that is not JSON comes back with the reason.
-    fn decode_json(&self, bytes: Bytes) -> Result<Payload, (String, Bytes)> {
+    /// The record value of format json as a payload: the checked text, parsed only if the
+    /// context asks for it (no transformation stage, a sink that needs values) or rawMode
+    /// needs the value now. A value that is not JSON, or in rawMode holds a number a value
+    /// would round, comes back with the reason.
+    fn decode_json(
+        &self,
+        bytes: Bytes,
+        context: &SourceContext,
+    ) -> Result<Payload, (String, Bytes)> {
         let invalid = |e: serde_json::Error| format!("is not valid JSON: {e}");
-        if self.raw_mode {
-            match serde_json::from_slice(&bytes) {
-                Ok(value) => Ok(Payload::Json(value)),
-                Err(error) => Err((invalid(error), bytes)),
-            }
-        } else {
-            Payload::json_text(bytes).map_err(|e| (invalid(e.error), e.bytes))
+        let mut payload = context
+            .json_payload(bytes)
+            .map_err(|e| (invalid(e.error), e.bytes))?;
+        if self.raw_mode
+            && let Err(inexact) = payload.parse_text()
+        {
+            // Refused text stays text: it goes to the error sink as it came.
+            let text = match payload {
+                Payload::JsonText(bytes) => bytes,
+                _ => Bytes::new(),
+            };
+            return Err((inexact.to_string(), text));
         }
+        Ok(payload)
     }
 
     /// The record value of format avro decoded to JSON; a value that does not decode comes

@@ -1,9 +1,19 @@
 //! The Kafka connector (librdkafka through `rdkafka`): a consumer-group source and a producer
 //! sink.
+//!
+//! Layout: `source.rs` is the consumer-group source (its reading loop, offsets stored and
+//! committed) and `decode.rs` its decoding side (JSON checked or Avro decoded, metadata,
+//! order); `floors.rs` keeps the offsets it stores from moving the group's offset back after a
+//! rebalance. `sink.rs` is the idempotent producer sink. Both use `config.rs` (librdkafka
+//! settings from the connection), `watch.rs` (the client context: errors that need new settings
+//! stop the flow, the consumer's rebalances are counted), `avro.rs` (Avro values to and from
+//! JSON) and `registry.rs` (the Schema Registry client); `repeated.rs` says a persisting warning
+//! once and then summarises it.
 
 mod avro;
 mod config;
 mod decode;
+mod floors;
 mod registry;
 mod repeated;
 mod sink;

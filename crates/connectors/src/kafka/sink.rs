@@ -147,8 +147,9 @@ fn is_retriable(error: &KafkaError) -> bool {
 
 #[async_trait]
 impl Sink for KafkaSink {
+    /// JSON text is sent as it is; Avro needs the values (parsed with the exactness check).
     fn takes_json_text(&self) -> bool {
-        true
+        self.avro_settings.is_none()
     }
 
     async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {

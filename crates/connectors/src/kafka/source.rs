@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
@@ -28,6 +28,7 @@ use serde_json::Value;
 use super::avro::AvroDecoder;
 use super::client_config;
 use super::decode::{Decoder, Fetched, Origin};
+use super::floors::{AssignmentFloors, Rebalances};
 use super::repeated::{Repeated, Report};
 use super::watch::{ClientWatch, WatchedContext, mask_credentials, needs_new_settings};
 
@@ -45,6 +46,10 @@ pub struct KafkaSource {
     consumer: StreamConsumer<WatchedContext>,
     /// Raised when librdkafka reports an error that needs new settings.
     watch: ClientWatch,
+    /// Rebalances so far, and the first offset read per partition since the latest one: no
+    /// store moves the group's offset back.
+    rebalances: Rebalances,
+    floors: Mutex<AssignmentFloors>,
     topic: String,
     decoder: Arc<Decoder>,
 }
@@ -116,12 +121,15 @@ impl KafkaSource {
         client.set("enable.auto.offset.store", "false");
         let context = WatchedContext::default();
         let watch = context.watch.clone();
+        let rebalances = context.rebalances.clone();
         let consumer: StreamConsumer<WatchedContext> = client
             .create_with_context(context)
             .map_err(|e| format!("kafka source: {e}"))?;
         Ok(KafkaSource {
             consumer,
             watch,
+            rebalances,
+            floors: Mutex::new(AssignmentFloors::default()),
             decoder: Arc::new(Decoder {
                 topic: Arc::from(topic.as_str()),
                 raw_mode: config.raw_mode,
@@ -247,6 +255,11 @@ impl KafkaSource {
             };
             errors.clear();
             let partition = message.partition();
+            self.floors.lock().expect("floors lock").read(
+                self.rebalances.count(),
+                partition,
+                message.offset(),
+            );
             let token = streams
                 .entry(partition)
                 .or_insert_with(|| context.stream(&format!("{}/{partition}", self.topic)))
@@ -268,6 +281,16 @@ impl KafkaSource {
             if topic != self.topic {
                 continue;
             }
+            let floors = self.floors.lock().expect("floors lock");
+            if !floors.may_store(self.rebalances.count(), partition, offset) {
+                tracing::debug!(
+                    partition,
+                    offset,
+                    "offset not stored (read before the latest rebalance)"
+                );
+                continue;
+            }
+            drop(floors);
             // librdkafka commits the stored offset + 1: the next record to read.
             if let Err(error) = self.consumer.store_offset(topic, partition, offset) {
                 tracing::debug!(%error, partition, offset, "offset not stored (partition no longer assigned)");

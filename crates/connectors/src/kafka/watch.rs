@@ -3,11 +3,12 @@
 //! wait for their timeout; the flow should stop instead, saying what to fix (as a Kafka Connect
 //! task fails on an authentication error).
 
+use super::floors::Rebalances;
 use super::repeated::{Repeated, Report};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::ClientContext;
-use rdkafka::consumer::ConsumerContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tokio::sync::Notify;
 
@@ -106,6 +107,8 @@ pub(super) struct WatchedContext {
     /// librdkafka repeats an error while it lasts (every retry of an unreachable broker):
     /// logged once, then summarised.
     repeated: Arc<std::sync::Mutex<Repeated>>,
+    /// Counted after each rebalance (the source's stores depend on it).
+    pub(super) rebalances: Rebalances,
 }
 
 impl ClientContext for WatchedContext {
@@ -138,7 +141,11 @@ impl ClientContext for WatchedContext {
     }
 }
 
-impl ConsumerContext for WatchedContext {}
+impl ConsumerContext for WatchedContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
+        self.rebalances.bump();
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,12 @@
 //! The PostgreSQL connector: a polling source and a COPY-speed sink.
+//!
+//! Layout: `source.rs` is the polling source (on the shared `polling` driver) and `query.rs`
+//! its polling statement and how rows become JSON. `sink.rs` is the sink; `rows.rs` turns
+//! messages into changes, `schema.rs` fits the table to them, `catalog.rs` reads the table's
+//! columns and writes its DDL, `copy.rs` builds the COPY blocks and statements, and `encode.rs`
+//! encodes rows in COPY's binary and CSV formats (tested in `encode_tests.rs`). `tls.rs` maps
+//! `sslmode` onto rustls. This module holds what both sides share: registration,
+//! [`TableName`] and quoting, connecting, and reading errors ([`is_transient`], [`describe`]).
 
 mod catalog;
 mod copy;

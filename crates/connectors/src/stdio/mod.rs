@@ -1,4 +1,8 @@
 //! Standard input and output: the `stdin` source (JSON lines) and the `stdout` sink.
+//!
+//! Layout: `stdin.rs` is the `stdin` source (not checkpointed: standard input cannot be re-read)
+//! and `stdout.rs` the `stdout` sink (one JSON line, or indented JSON, per payload); this module
+//! registers both.
 
 mod stdin;
 mod stdout;

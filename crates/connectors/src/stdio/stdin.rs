@@ -2,7 +2,6 @@
 //! its positions are not checkpointed.
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use chrono::Utc;
 use dataflow_core::{AckToken, ErrorType, Payload, Record, Source, SourceContext, SourceError};
 use serde_json::json;
@@ -35,7 +34,7 @@ impl Source for StdinSource {
             let mut metadata = serde_json::Map::new();
             metadata.insert("file".into(), json!("stdin"));
             metadata.insert("line".into(), json!(number));
-            match Payload::json_text(Bytes::copy_from_slice(text.as_bytes())) {
+            match context.json_payload_of(text.as_bytes()) {
                 Ok(payload) => {
                     let record = Record::new(payload, metadata, Utc::now());
                     context.emit(record, AckToken::none()).await?;

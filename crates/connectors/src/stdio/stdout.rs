@@ -25,12 +25,22 @@ impl StdoutSink {
 
 #[async_trait]
 impl Sink for StdoutSink {
+    /// Compact output prints JSON text as it came, numbers as written; indenting needs values.
+    fn takes_json_text(&self) -> bool {
+        !self.pretty
+    }
+
     async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
         self.buffer.clear();
         let mut rejections = Vec::new();
         for (index, message) in batch.iter().enumerate() {
             let value = match &message.record.payload {
                 Payload::Json(value) => std::borrow::Cow::Borrowed(value),
+                Payload::JsonText(text) if !self.pretty && !text.contains(&b'\n') => {
+                    self.buffer.extend_from_slice(text);
+                    self.buffer.push(b'\n');
+                    continue;
+                }
                 // Raw bytes are printed when they hold JSON (checked text always does).
                 Payload::JsonText(bytes) | Payload::Bytes(bytes) => {
                     match serde_json::from_slice::<Value>(bytes) {

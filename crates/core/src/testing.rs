@@ -97,6 +97,8 @@ pub struct Collecting {
     /// Panic when a payload's `n`, or the `n` of an error record's original, is this number
     /// (a sink bug).
     pub panic_on: Option<u64>,
+    /// How long each write takes (a sink blocked on a lock or a slow server).
+    pub write_takes: Option<Duration>,
 }
 
 impl Collecting {
@@ -119,6 +121,9 @@ impl Collecting {
 #[async_trait]
 impl Sink for Collecting {
     async fn write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
+        if let Some(duration) = self.write_takes {
+            tokio::time::sleep(duration).await;
+        }
         if self.always_fail {
             return Err(SinkError::transient(
                 ErrorType::ConnectionError,

@@ -13,6 +13,7 @@ mod files;
 mod progress;
 mod run;
 mod runtime;
+mod serve;
 mod terminal;
 mod test_chain;
 mod validate;

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
+use dataflow_core::telemetry::{Health, Telemetry};
 use dataflow_core::{BuildContext, CheckpointStore, FileCheckpointStore, Flow, RunControl, Stats};
 use dataflow_spec::{ChainResolver, DataFlow, SecretResolver, SecretsDir, resolve_secrets};
 use tokio_util::sync::CancellationToken;
 
 use crate::files::{Manifest, chain_of, load, single_flow};
 use crate::progress::Progress;
+use crate::serve::Endpoints;
 
 /// Arguments of `dataflow run`.
 #[derive(clap::Args)]
@@ -39,6 +41,14 @@ pub struct RunArgs {
     /// with few cores, fewer workers leave room for librdkafka's own threads.
     #[arg(long)]
     worker_threads: Option<NonZeroUsize>,
+    /// Serve `/metrics`, `/healthz`, `/readyz` and `/livez` on this address (e.g.
+    /// `127.0.0.1:9090`).
+    #[arg(long)]
+    metrics_address: Option<std::net::SocketAddr>,
+    /// Seconds the flow may hold work without a write or a commit before `/livez` fails
+    /// (0: never).
+    #[arg(long, default_value_t = 600)]
+    progress_timeout: u64,
 }
 
 /// Runs the DataFlow of the given files.
@@ -109,7 +119,20 @@ async fn run_flow(flow: DataFlow, args: &RunArgs) -> anyhow::Result<ExitCode> {
         shutdown: CancellationToken::new(),
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         stats: Arc::new(Stats::default()),
+        telemetry: Arc::new(Telemetry::new()),
+        health: Arc::new(Health::default()),
     };
+    let serving = CancellationToken::new();
+    let _stop_serving = serving.clone().drop_guard();
+    if let Some(address) = args.metrics_address {
+        let endpoints = Endpoints {
+            telemetry: Arc::clone(&control.telemetry),
+            health: Arc::clone(&control.health),
+            progress_timeout: (args.progress_timeout > 0)
+                .then(|| Duration::from_secs(args.progress_timeout)),
+        };
+        crate::serve::serve(address, endpoints, serving).await?;
+    }
     tokio::spawn(watch_signals(control.shutdown.clone()));
     let progress = Progress::start(Arc::clone(&control.stats), args.quiet);
     let stats = Arc::clone(&control.stats);

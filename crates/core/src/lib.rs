@@ -37,6 +37,7 @@ pub mod source;
 mod stage;
 pub mod stats;
 mod supervise;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tracker;

@@ -19,6 +19,7 @@ use crate::running::{RunningFlow, connect_sinks, resume_positions, window_limit}
 use crate::sink::Sink;
 use crate::source::Source;
 use crate::stats::{Stats, StatsSnapshot};
+use crate::telemetry::{ConnectorIdentity, FlowIdentity, FlowMetrics, Health, Phase, Telemetry};
 use crate::transform::Transformer;
 
 /// Why a flow stopped with an error.
@@ -88,6 +89,8 @@ pub struct Flow {
     pub channel_capacity: usize,
     /// Checkpointing, when `checkpointPersistence` is on.
     pub checkpoints: Option<Checkpointing>,
+    /// Who the flow and its connectors are, for the metrics' labels.
+    pub identity: FlowIdentity,
 }
 
 /// How a run is controlled from outside.
@@ -99,6 +102,10 @@ pub struct RunControl {
     pub shutdown_timeout: Duration,
     /// Counters the caller can watch.
     pub stats: Arc<Stats>,
+    /// The metrics registry the flow's handles are made in.
+    pub telemetry: Arc<Telemetry>,
+    /// What the health endpoints read.
+    pub health: Arc<Health>,
 }
 
 impl Default for RunControl {
@@ -107,6 +114,8 @@ impl Default for RunControl {
             shutdown: CancellationToken::new(),
             shutdown_timeout: Duration::from_secs(60),
             stats: Arc::new(Stats::default()),
+            telemetry: Arc::new(Telemetry::new()),
+            health: Arc::new(Health::default()),
         }
     }
 }
@@ -168,7 +177,31 @@ impl Flow {
             }),
             _ => None,
         };
+        let identity = FlowIdentity {
+            namespace: flow.namespace().to_string(),
+            name: flow.name().to_string(),
+            source: connector_identity(spec.source.type_name(), &spec.source),
+            sink: connector_identity(spec.sink.type_name(), &spec.sink),
+            error_sink: spec
+                .errors
+                .as_ref()
+                .map(|errors| connector_identity(errors.sink.type_name(), &errors.sink)),
+            routes: spec
+                .routes()
+                .iter()
+                .map(|route| {
+                    let sink = connector_identity(route.sink.type_name(), &route.sink);
+                    (sink, route.condition.clone())
+                })
+                .collect(),
+            transformers: spec
+                .transformations
+                .iter()
+                .map(|step| step.type_name().to_string())
+                .collect(),
+        };
         Ok(Flow {
+            identity,
             name: format!("{}/{}", flow.namespace(), flow.name()),
             source: registry.build_source(&spec.source, context)?,
             source_type: spec.source.type_name().into(),
@@ -188,6 +221,23 @@ impl Flow {
     /// the sinks, read the stored positions, then spawn the task tree (see `RunningFlow`) and
     /// wait for it to drain.
     pub async fn run(self, control: RunControl) -> Result<StatsSnapshot, FlowError> {
+        let metrics = control.telemetry.flow(&self.identity);
+        metrics.set_phase(Phase::Pending);
+        let result = self.run_steps(&control, &metrics).await;
+        control.health.set_ready(false);
+        metrics.set_phase(match &result {
+            Err(_) => Phase::Error,
+            Ok(_) if control.shutdown.is_cancelled() => Phase::Stopped,
+            Ok(_) => Phase::Completed,
+        });
+        result
+    }
+
+    async fn run_steps(
+        self,
+        control: &RunControl,
+        metrics: &FlowMetrics,
+    ) -> Result<StatsSnapshot, FlowError> {
         let Flow {
             name,
             source,
@@ -200,19 +250,34 @@ impl Flow {
             on_transform_error,
             channel_capacity,
             checkpoints,
+            identity: _,
         } = self;
         if let Some(checkpointing) = &checkpoints {
             checkpointing.store.claim(&name).await?;
         }
         let error_stage = error_sink.as_mut().map(|(stage, _)| stage);
-        connect_sinks(&mut sink, error_stage, &mut routes, &control.shutdown).await?;
+        connect_sinks(
+            &mut sink,
+            error_stage,
+            &mut routes,
+            &control.shutdown,
+            metrics,
+        )
+        .await?;
         let stored = resume_positions(checkpoints.as_ref(), &name, &source_type).await?;
 
         let sinks = std::iter::once(&sink)
             .chain(error_sink.as_ref().map(|(stage, _)| stage))
             .chain(&routes);
         let window = window_limit(channel_capacity, sinks);
-        let mut running = RunningFlow::new(name, source_type, &control, window, channel_capacity);
+        let mut running = RunningFlow::new(
+            name,
+            source_type,
+            control,
+            metrics,
+            window,
+            channel_capacity,
+        );
         let router = running.spawn_error_sink(error_sink, on_transform_error);
         let sink_type = sink.type_name.clone();
         // Without a chain the sink would parse JSON text itself, on its own task.
@@ -222,6 +287,22 @@ impl Flow {
             running.spawn_chain(transformer, transform_workers, &router, outputs, &sink_type);
         running.spawn_source(source, emitter, router, stored, &sink_type, parse_at_source);
         running.spawn_saver(checkpoints);
-        running.drain_or_abort(&control).await
+        control.health.set_ready(true);
+        metrics.set_phase(Phase::Running);
+        running.drain_or_abort(control).await
+    }
+}
+
+/// A connector's identity for the metrics: its type, and as its name the first of its
+/// `topic`, `table`, `path` settings (its type when it has none).
+fn connector_identity(connector_type: &str, block: &impl serde::Serialize) -> ConnectorIdentity {
+    let settings = serde_json::to_value(block).unwrap_or_default();
+    let name = ["topic", "table", "path"]
+        .iter()
+        .find_map(|key| settings["config"][key].as_str())
+        .unwrap_or(connector_type);
+    ConnectorIdentity {
+        connector_type: connector_type.into(),
+        connector_name: name.into(),
     }
 }

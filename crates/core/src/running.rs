@@ -10,7 +10,7 @@
 //! - `stop_reading`: either of the two; sources stop reading and return;
 //! - `saver_stop`: everything drained; the saver writes the last positions and ends.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dataflow_spec::{AckPolicy, TransformErrorPolicy};
@@ -24,11 +24,14 @@ use crate::checkpoint::{CheckpointError, run_saver};
 use crate::failure::{FailureRouter, FlowState};
 use crate::message::Message;
 use crate::pipeline::{Checkpointing, FlowError, RunControl, SinkStage};
-use crate::sink_worker::{RejectionTarget, SinkWorker, connect_with_retry, error_records};
+use crate::sink_worker::{
+    RejectionTarget, SinkReport, SinkWorker, connect_with_retry, error_records,
+};
 use crate::source::{Source, SourceContext, SourceError};
 use crate::stage::{ChainStage, Emitter, Outputs, run_parallel};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::supervise::{join, spawn_supervised};
+use crate::telemetry::{FlowMetrics, Health, SinkMetrics};
 use crate::tracker::PositionTracker;
 use crate::transform::Transformer;
 
@@ -38,16 +41,18 @@ pub(crate) async fn connect_sinks(
     error_sink: Option<&mut SinkStage>,
     routes: &mut [SinkStage],
     shutdown: &CancellationToken,
+    metrics: &FlowMetrics,
 ) -> Result<(), FlowError> {
     let what = format!("sink ({})", sink.type_name);
-    connect_with_retry(&mut *sink.sink, &what, shutdown).await?;
+    connect_with_retry(&mut *sink.sink, &what, shutdown, &metrics.main_sink()).await?;
     if let Some(stage) = error_sink {
         let what = format!("error sink ({})", stage.type_name);
-        connect_with_retry(&mut *stage.sink, &what, shutdown).await?;
+        connect_with_retry(&mut *stage.sink, &what, shutdown, &metrics.error_sink()).await?;
     }
     for (index, route) in routes.iter_mut().enumerate() {
         let what = format!("route {index} sink ({})", route.type_name);
-        connect_with_retry(&mut *route.sink, &what, shutdown).await?;
+        let route_metrics = metrics.route_sink(index);
+        connect_with_retry(&mut *route.sink, &what, shutdown, &route_metrics).await?;
     }
     Ok(())
 }
@@ -106,6 +111,8 @@ pub(crate) struct RunningFlow {
     name: String,
     source_type: String,
     channel_capacity: usize,
+    metrics: FlowMetrics,
+    health: Arc<Health>,
     state: Arc<FlowState>,
     stats: Arc<Stats>,
     tracker: PositionTracker,
@@ -127,6 +134,7 @@ impl RunningFlow {
         name: String,
         source_type: String,
         control: &RunControl,
+        metrics: &FlowMetrics,
         window_limit: usize,
         channel_capacity: usize,
     ) -> Self {
@@ -135,7 +143,11 @@ impl RunningFlow {
         let tracker = PositionTracker::with_window_limit(window_limit);
         let monitor = tokio::spawn(watch_held_positions(
             tracker.clone(),
-            Arc::clone(&stats),
+            Reporting {
+                stats: Arc::clone(&stats),
+                metrics: metrics.clone(),
+                health: Arc::clone(&control.health),
+            },
             name.clone(),
         ));
         let stop_reading = CancellationToken::new();
@@ -155,6 +167,8 @@ impl RunningFlow {
             name,
             source_type,
             channel_capacity,
+            metrics: metrics.clone(),
+            health: Arc::clone(&control.health),
             state,
             stats,
             tracker,
@@ -171,7 +185,7 @@ impl RunningFlow {
         &mut self,
         stage: SinkStage,
         rejections: RejectionTarget,
-        counts_as_written: bool,
+        report: SinkReport,
         name: &str,
     ) -> mpsc::Sender<Message> {
         let (sender, receiver) = mpsc::channel(self.channel_capacity);
@@ -181,11 +195,21 @@ impl RunningFlow {
             self.tracker.pressure(),
             rejections,
             &self.state,
-            &self.stats,
-            counts_as_written,
+            report,
         );
         self.tasks.push(worker.spawn(name));
         sender
+    }
+
+    /// Where a sink worker reports: the flow's stats (counted as written when
+    /// `counts_as_written`, not for the error sink), its metrics and the health endpoints.
+    fn report(&self, metrics: SinkMetrics, counts_as_written: bool) -> SinkReport {
+        SinkReport {
+            stats: Arc::clone(&self.stats),
+            counts_as_written,
+            metrics,
+            health: Arc::clone(&self.health),
+        }
     }
 
     /// The error sink and the builder of its records; the router failures go through.
@@ -195,8 +219,12 @@ impl RunningFlow {
         on_transform_error: TransformErrorPolicy,
     ) -> FailureRouter {
         let target = error_sink.map(|(stage, policy)| {
-            let records =
-                self.spawn_sink(stage, RejectionTarget::StopTheFlow, false, "the error sink");
+            let records = self.spawn_sink(
+                stage,
+                RejectionTarget::StopTheFlow,
+                self.report(self.metrics.error_sink(), false),
+                "the error sink",
+            );
             let (failures, failure_rx) = mpsc::channel(self.channel_capacity);
             self.tasks.push(spawn_supervised(
                 "the error record builder",
@@ -221,13 +249,19 @@ impl RunningFlow {
             .enumerate()
             .map(|(index, route)| {
                 let rejections = RejectionTarget::Route(router.clone());
-                self.spawn_sink(route, rejections, true, &format!("the route {index} sink"))
+                let report = self.report(self.metrics.route_sink(index), true);
+                self.spawn_sink(
+                    route,
+                    rejections,
+                    report,
+                    &format!("the route {index} sink"),
+                )
             })
             .collect();
         let main = self.spawn_sink(
             sink,
             RejectionTarget::Route(router.clone()),
-            true,
+            self.report(self.metrics.main_sink(), true),
             "the sink",
         );
         Outputs { main, routes }
@@ -246,12 +280,15 @@ impl RunningFlow {
         if transformer.is_identity() {
             return Emitter::Direct(outputs);
         }
+        let transformers = self.metrics.transformers();
         let stage = ChainStage {
             transformer,
             failures: router.clone(),
             stats: Arc::clone(&self.stats),
             sink_type: sink_type.to_string(),
             outputs,
+            inline_tally: Arc::new(Mutex::new(transformers.tally())),
+            metrics: transformers,
         };
         // A stage of its own overlaps the chain with the source's work (measured: 1.4× with
         // one worker on two cores); inline only saves the hand-off on a single core.
@@ -286,6 +323,7 @@ impl RunningFlow {
             stored,
             stop: self.stop_reading.clone(),
             stats: Arc::clone(&self.stats),
+            metrics: self.metrics.source(),
             sink_type: sink_type.to_string(),
             parse_json,
         };
@@ -414,7 +452,7 @@ impl RunningFlow {
 /// Copies the number of held positions and the age of the oldest into the stats every second
 /// (the progress line shows them), and warns once a minute while commits stand still for
 /// more than a minute.
-async fn watch_held_positions(tracker: PositionTracker, stats: Arc<Stats>, flow: String) {
+async fn watch_held_positions(tracker: PositionTracker, report: Reporting, flow: String) {
     const STUCK: Duration = Duration::from_secs(60);
     let mut warned_at: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -422,7 +460,10 @@ async fn watch_held_positions(tracker: PositionTracker, stats: Arc<Stats>, flow:
         tick.tick().await;
         let oldest = tracker.oldest_held();
         let age = oldest.as_ref().map_or(Duration::ZERO, |(_, age)| *age);
-        stats.set_held(tracker.outstanding(), age);
+        let held = tracker.outstanding();
+        report.stats.set_held(held, age);
+        report.metrics.set_held(held, age);
+        report.health.set_held(held);
         if let Some((stream, age)) = oldest
             && age >= STUCK
             && warned_at.is_none_or(|at| at.elapsed() >= STUCK)
@@ -432,4 +473,11 @@ async fn watch_held_positions(tracker: PositionTracker, stats: Arc<Stats>, flow:
                 "commits wait for an unacknowledged message");
         }
     }
+}
+
+/// Where the held positions are reported: the stats, the metrics and the health endpoints.
+struct Reporting {
+    stats: Arc<Stats>,
+    metrics: FlowMetrics,
+    health: Arc<Health>,
 }

@@ -21,6 +21,7 @@ use crate::retry::Backoff;
 use crate::sink::{Rejection, Sink, SinkError};
 use crate::stats::Stats;
 use crate::supervise::spawn_supervised;
+use crate::telemetry::{Health, SinkMetrics};
 use crate::tracker::Pressure;
 
 /// Connects a sink, retrying transient failures with backoff until a stop request.
@@ -28,6 +29,7 @@ pub(crate) async fn connect_with_retry(
     sink: &mut dyn Sink,
     what: &str,
     shutdown: &CancellationToken,
+    metrics: &SinkMetrics,
 ) -> Result<(), FlowError> {
     let mut backoff = Backoff::standard();
     loop {
@@ -45,6 +47,10 @@ pub(crate) async fn connect_with_retry(
                 });
             }
         };
+        if let Err(SinkError::Fatal(reason) | SinkError::Transient(reason)) = &attempt {
+            metrics.errors.add("connect", reason.kind, 1);
+        }
+        metrics.connection.set(i64::from(attempt.is_ok()));
         match attempt {
             Ok(()) => return Ok(()),
             Err(SinkError::Fatal(reason)) => {
@@ -110,22 +116,31 @@ pub(crate) struct SinkWorker {
     batcher: Batcher,
     rejections: RejectionTarget,
     state: Arc<FlowState>,
-    stats: Arc<Stats>,
-    counts_as_written: bool,
+    report: SinkReport,
+}
+
+/// Where a sink worker reports what it wrote and what failed.
+pub(crate) struct SinkReport {
+    /// The flow's totals.
+    pub(crate) stats: Arc<Stats>,
+    /// Whether written messages count in the stats (not for the error sink).
+    pub(crate) counts_as_written: bool,
+    /// The sink's metric handles.
+    pub(crate) metrics: SinkMetrics,
+    /// Progress for `/livez`.
+    pub(crate) health: Arc<Health>,
 }
 
 impl SinkWorker {
     /// A worker writing `stage`'s sink with what arrives on `input`, flushing a partial batch
-    /// when `pressure` fires. Written messages count in the stats when `counts_as_written` (not
-    /// for the error sink).
+    /// when `pressure` fires, reporting to `report`.
     pub(crate) fn new(
         stage: SinkStage,
         input: mpsc::Receiver<Message>,
         pressure: Pressure,
         rejections: RejectionTarget,
         state: &Arc<FlowState>,
-        stats: &Arc<Stats>,
-        counts_as_written: bool,
+        report: SinkReport,
     ) -> Self {
         SinkWorker {
             sink: stage.sink,
@@ -133,8 +148,7 @@ impl SinkWorker {
             batcher: Batcher::new(input, stage.batching).flushing_on(pressure),
             rejections,
             state: Arc::clone(state),
-            stats: Arc::clone(stats),
-            counts_as_written,
+            report,
         }
     }
 
@@ -173,7 +187,20 @@ impl SinkWorker {
     async fn write_with_retry(&mut self, batch: &[Message]) -> Option<Vec<Rejection>> {
         let mut backoff = Backoff::standard();
         loop {
-            match self.timed_write(batch).await {
+            let written = self.timed_write(batch).await;
+            let metrics = &self.report.metrics;
+            match &written {
+                Ok(_) => {
+                    metrics.connection.set(1);
+                }
+                Err(SinkError::Fatal(reason) | SinkError::Transient(reason)) => {
+                    metrics.errors.add("write", reason.kind, 1);
+                    if reason.kind == ErrorType::ConnectionError {
+                        metrics.connection.set(0);
+                    }
+                }
+            }
+            match written {
                 Ok(rejections) => return Some(rejections),
                 Err(SinkError::Fatal(reason)) => {
                     self.state
@@ -230,8 +257,12 @@ impl SinkWorker {
                 written.push(message.ack);
             }
         }
-        if self.counts_as_written {
-            self.stats.add_written(written.len() as u64);
+        if self.report.counts_as_written {
+            self.report.stats.add_written(written.len() as u64);
+        }
+        if !written.is_empty() {
+            self.report.metrics.add_written(written.len() as u64);
+            self.report.health.progressed();
         }
         AckToken::ack_all(written);
         keep_going
@@ -259,6 +290,10 @@ impl SinkWorker {
 
     /// Routes one rejected message (error sink, or stop). False when the flow stops.
     async fn reject(&mut self, message: Message, rejection: Rejection) -> bool {
+        self.report
+            .metrics
+            .errors
+            .add("write", rejection.error_type, 1);
         match &self.rejections {
             RejectionTarget::Route(router) => {
                 router

@@ -14,6 +14,7 @@ use crate::failure::{Failure, FailureRouter};
 use crate::message::{InvalidJson, Message, Payload, Record};
 use crate::stage::Emitter;
 use crate::stats::Stats;
+use crate::telemetry::SourceMetrics;
 use crate::tracker::{PositionTracker, StreamHandle};
 
 /// A source could not go on.
@@ -64,6 +65,8 @@ pub struct SourceContext {
     /// Fires when the source should stop reading.
     pub(crate) stop: CancellationToken,
     pub(crate) stats: Arc<Stats>,
+    /// The source's metric handles.
+    pub(crate) metrics: SourceMetrics,
     /// The main sink's type, for the error records of rejections.
     pub(crate) sink_type: String,
     /// Whether JSON text is parsed on the source's task (see [`SourceContext::json_payload`]).
@@ -121,6 +124,7 @@ impl SourceContext {
             self.wait_for_room(&ack).await?;
         }
         self.stats.add_read(1);
+        self.metrics.add_read(1);
         self.output
             .emit(Message::new(record, ack))
             .await
@@ -138,6 +142,7 @@ impl SourceContext {
             }
         }
         self.stats.add_read(records.len() as u64);
+        self.metrics.add_read(records.len() as u64);
         let messages = records
             .into_iter()
             .map(|(record, ack)| Message::new(record, ack))
@@ -167,6 +172,8 @@ impl SourceContext {
         error_type: ErrorType,
     ) -> Result<(), SourceError> {
         self.stats.add_read(1);
+        self.metrics.add_read(1);
+        self.metrics.errors.add("read", error_type, 1);
         let routed = self
             .failures
             .route(Failure {

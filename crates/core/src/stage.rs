@@ -2,7 +2,7 @@
 //! input order restored (or inline on the source's task on a single core), and the dispatch of
 //! each result to the main sink, its route sink, or the failure router.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
@@ -12,7 +12,8 @@ use crate::failure::{Failure, FailureRouter};
 use crate::message::Message;
 use crate::stats::Stats;
 use crate::supervise::{join, spawn_supervised};
-use crate::transform::{Derived, Transformer};
+use crate::telemetry::TransformerMetrics;
+use crate::transform::{Derived, StepTally, Transformer};
 
 /// Messages per unit of work handed to a parallel worker.
 const CHUNK: usize = 64;
@@ -43,6 +44,10 @@ pub(crate) struct ChainStage {
     pub(crate) stats: Arc<Stats>,
     pub(crate) sink_type: String,
     pub(crate) outputs: Outputs,
+    /// The steps' counters; the inline path tallies each message here (one core: the lock is
+    /// never contended), the parallel workers keep a tally each.
+    pub(crate) metrics: TransformerMetrics,
+    pub(crate) inline_tally: Arc<Mutex<StepTally>>,
 }
 
 impl ChainStage {
@@ -50,7 +55,11 @@ impl ChainStage {
     pub(crate) async fn process(&self, message: Message) -> bool {
         let Message { record, ack } = message;
         let mut derived = Vec::with_capacity(1);
-        self.transformer.apply(record, &mut derived);
+        {
+            let mut tally = self.inline_tally.lock().expect("tally lock");
+            self.transformer.apply(record, &mut derived, &mut tally);
+            self.metrics.flush(&mut tally);
+        }
         self.deliver(ack, derived).await
     }
 
@@ -166,17 +175,20 @@ pub(crate) async fn run_parallel(
         let (work_tx, mut work_rx) = mpsc::channel::<Vec<Message>>(2);
         let (done_tx, done_rx) = mpsc::channel::<Vec<(AckToken, Vec<Derived>)>>(2);
         let transformer = Arc::clone(&stage.transformer);
+        let metrics = stage.metrics.clone();
         let name = format!("transformation worker {index}");
         tasks.push(spawn_supervised(name, &state, async move {
+            let mut tally = metrics.tally();
             while let Some(chunk) = work_rx.recv().await {
                 let processed: Vec<(AckToken, Vec<Derived>)> = chunk
                     .into_iter()
                     .map(|Message { record, ack }| {
                         let mut derived = Vec::with_capacity(1);
-                        transformer.apply(record, &mut derived);
+                        transformer.apply(record, &mut derived, &mut tally);
                         (ack, derived)
                     })
                     .collect();
+                metrics.flush(&mut tally);
                 if done_tx.send(processed).await.is_err() {
                     return;
                 }

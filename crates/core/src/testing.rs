@@ -228,6 +228,11 @@ impl TestFlow {
     pub async fn run(self, control: RunControl) -> (Result<StatsSnapshot, FlowError>, u64) {
         let store = Arc::clone(&self.store);
         let flow = Flow {
+            identity: crate::telemetry::FlowIdentity {
+                namespace: "test".into(),
+                name: "flow".into(),
+                ..Default::default()
+            },
             name: "test/flow".into(),
             source: self.source,
             source_type: "numbers".into(),

@@ -16,11 +16,40 @@ pub struct TransformFailure {
 /// The outcome of the chain for one derived record.
 pub type Derived = Result<Record, Box<TransformFailure>>;
 
+/// What each step of a chain did over a run of records: added up without atomics by the
+/// worker running the chain, and moved into the metrics once per run (see
+/// [`crate::telemetry::TransformerMetrics::flush`]).
+#[derive(Debug, Default, Clone)]
+pub struct StepTally {
+    /// Per step, in chain order (empty: nothing is counted).
+    pub steps: Vec<StepCounts>,
+}
+
+impl StepTally {
+    /// A tally for a chain of `steps` steps.
+    pub fn for_steps(steps: usize) -> Self {
+        StepTally {
+            steps: vec![StepCounts::default(); steps],
+        }
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StepCounts {
+    /// Records the step ran on (its `when` matched).
+    pub executions: u64,
+    /// Records it passed on (kept, or derived).
+    pub output: u64,
+    /// Records it failed on.
+    pub errors: u64,
+}
+
 /// Applies the transformation chain to one record.
 pub trait Transformer: Send + Sync {
     /// Appends to `out` every record derived from `record` and every failure (nothing appended
-    /// = filtered out).
-    fn apply(&self, record: Record, out: &mut Vec<Derived>);
+    /// = filtered out), counting what each step did in `tally`.
+    fn apply(&self, record: Record, out: &mut Vec<Derived>, tally: &mut StepTally);
 
     /// Whether the chain leaves every record unchanged (lets the engine skip it).
     fn is_identity(&self) -> bool {
@@ -32,7 +61,7 @@ pub trait Transformer: Send + Sync {
 pub struct PassThrough;
 
 impl Transformer for PassThrough {
-    fn apply(&self, record: Record, out: &mut Vec<Derived>) {
+    fn apply(&self, record: Record, out: &mut Vec<Derived>, _tally: &mut StepTally) {
         out.push(Ok(record));
     }
 

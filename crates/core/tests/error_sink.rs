@@ -211,7 +211,12 @@ async fn an_error_sink_that_rejects_an_error_record_stops_the_flow() {
 struct OddToRoute;
 
 impl dataflow_core::Transformer for OddToRoute {
-    fn apply(&self, mut record: dataflow_core::Record, out: &mut Vec<dataflow_core::Derived>) {
+    fn apply(
+        &self,
+        mut record: dataflow_core::Record,
+        out: &mut Vec<dataflow_core::Derived>,
+        _tally: &mut dataflow_core::transform::StepTally,
+    ) {
         let n = record
             .payload
             .to_json()

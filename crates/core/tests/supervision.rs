@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dataflow_core::testing::{Collecting, Numbers, TestFlow};
+use dataflow_core::transform::StepTally;
 use dataflow_core::{Derived, Record, RunControl, Source, SourceContext, SourceError, Transformer};
 use dataflow_spec::AckPolicy;
 use serde_json::json;
@@ -15,7 +16,7 @@ use serde_json::json;
 struct PanicsOnFive;
 
 impl Transformer for PanicsOnFive {
-    fn apply(&self, record: Record, out: &mut Vec<Derived>) {
+    fn apply(&self, record: Record, out: &mut Vec<Derived>, _tally: &mut StepTally) {
         let value = record.payload.to_json().expect("json");
         assert_ne!(value["n"], json!(5), "the test chain panics on 5");
         out.push(Ok(record));

@@ -1,7 +1,8 @@
 //! The compiled chain: steps in order, each with its optional `when`, turning one record into
 //! its outputs, drops and failures.
 
-use dataflow_core::{Record, TransformFailure, Transformer};
+use dataflow_core::transform::StepTally;
+use dataflow_core::{Derived, Record, TransformFailure, Transformer};
 use dataflow_spec::{Problem, TransformationSpec};
 
 use crate::condition::Condition;
@@ -93,12 +94,25 @@ impl Chain {
         self.steps.is_empty()
     }
 
+    /// The type of each step, in order (the `transformer_type` label).
+    pub fn step_types(&self) -> Vec<&'static str> {
+        self.steps.iter().map(|step| step.kind).collect()
+    }
+
     /// Runs the chain on `record`, appending the fate of it and of every record derived from it.
-    pub fn run(&self, mut record: Record, fates: &mut Vec<Fate>) {
+    pub fn run(&self, record: Record, fates: &mut Vec<Fate>) {
+        self.run_tallied(record, fates, &mut StepTally::default());
+    }
+
+    /// [`Chain::run`], counting what each step did in `tally` (nothing when it is empty).
+    pub fn run_tallied(&self, mut record: Record, fates: &mut Vec<Fate>, tally: &mut StepTally) {
         if !self.steps.is_empty()
             && let Err(inexact) = record.payload.parse_text()
         {
             let first = &self.steps[0];
+            if let Some(counts) = tally.steps.first_mut() {
+                counts.errors += 1;
+            }
             fates.push(Fate::Failed(Box::new(TransformFailure {
                 record,
                 stage: format!("transform:{}:{}", first.index, first.kind),
@@ -106,17 +120,33 @@ impl Chain {
             })));
             return;
         }
-        self.run_from(0, record, fates);
+        self.run_from(0, record, fates, tally);
     }
 
-    fn run_from(&self, start: usize, mut record: Record, fates: &mut Vec<Fate>) {
+    fn run_from(
+        &self,
+        start: usize,
+        mut record: Record,
+        fates: &mut Vec<Fate>,
+        tally: &mut StepTally,
+    ) {
         for (position, step) in self.steps.iter().enumerate().skip(start) {
             if let Some(when) = &step.when
                 && !when.matches(&record)
             {
                 continue;
             }
-            match step.transformation.apply(&mut record) {
+            let effect = step.transformation.apply(&mut record);
+            if let Some(counts) = tally.steps.get_mut(position) {
+                counts.executions += 1;
+                match &effect {
+                    Ok(Effect::Keep) => counts.output += 1,
+                    Ok(Effect::Expand(records)) => counts.output += records.len() as u64,
+                    Ok(Effect::Drop) => {}
+                    Err(_) => counts.errors += 1,
+                }
+            }
+            match effect {
                 Ok(Effect::Keep) => {}
                 Ok(Effect::Drop) => {
                     fates.push(Fate::Dropped {
@@ -127,7 +157,7 @@ impl Chain {
                 }
                 Ok(Effect::Expand(records)) => {
                     for derived in records {
-                        self.run_from(position + 1, derived, fates);
+                        self.run_from(position + 1, derived, fates, tally);
                     }
                     return;
                 }
@@ -146,9 +176,9 @@ impl Chain {
 }
 
 impl Transformer for Chain {
-    fn apply(&self, record: Record, out: &mut Vec<Result<Record, Box<TransformFailure>>>) {
+    fn apply(&self, record: Record, out: &mut Vec<Derived>, tally: &mut StepTally) {
         let mut fates = Vec::with_capacity(1);
-        self.run(record, &mut fates);
+        self.run_tallied(record, &mut fates, tally);
         out.extend(fates.into_iter().filter_map(|fate| match fate {
             Fate::Out(record) => Some(Ok(record)),
             Fate::Failed(failure) => Some(Err(failure)),

@@ -46,8 +46,20 @@ impl Samples {
         Samples(prometheus_parse::Scrape::parse(lines).unwrap().samples)
     }
 
+    /// The value of the one sample named `name` whose labels include `labels`, if there is one.
+    fn find(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let found = self.matching(name, labels);
+        (found.len() == 1).then(|| found[0])
+    }
+
     /// The value of the one sample named `name` whose labels include `labels`.
     fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let found = self.matching(name, labels);
+        assert_eq!(found.len(), 1, "{name} {labels:?}: {found:?}");
+        found[0]
+    }
+
+    fn matching(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
         let found: Vec<f64> = self
             .0
             .iter()
@@ -64,8 +76,7 @@ impl Samples {
                 _ => f64::NAN,
             })
             .collect();
-        assert_eq!(found.len(), 1, "{name} {labels:?}: {found:?}");
-        found[0]
+        found
     }
 
     fn labels_of(&self, name: &str) -> Vec<HashMap<String, String>> {
@@ -100,7 +111,8 @@ fn write_flow(dir: &Path, schema: &str) {
              \x20 sink:\n\
              \x20   type: postgresql\n\
              \x20   config: {{connectionString: \"{POSTGRES}\", table: {schema}.items, batchSize: 10}}\n\
-             \x20 errors: {{type: file, config: {{path: errors.jsonl}}}}\n"
+             \x20 errors: {{type: file, config: {{path: errors.jsonl}}}}\n\
+             \x20 checkpointSaveInterval: 100ms\n"
         ),
     )
     .unwrap();
@@ -216,6 +228,27 @@ fn the_counts_of_a_known_run_are_scraped_with_the_original_names() {
         ),
         1.0
     );
+    let router = with(&[("transformer_type", "router"), ("transformer_index", "0")]);
+    for family in [
+        "dataflow_transformer_executions_total",
+        "dataflow_transformer_messages_in_total",
+        "dataflow_transformer_messages_out_total",
+    ] {
+        // Lines 1, 2, 3 and 5: line 4 failed before the router could read it.
+        assert_eq!(samples.value(family, &router), 4.0, "{family}");
+    }
+    wait_until(Duration::from_secs(20), || {
+        Samples::scrape(port).find("dataflow_committed_streams", &with(&[])) == Some(1.0)
+    });
+    let saved = Samples::scrape(port).value(
+        "dataflow_checkpoint_last_save_timestamp_seconds",
+        &with(&[]),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((now - 120.0..=now + 1.0).contains(&saved), "{saved} {now}");
     assert_eq!(
         samples.value("dataflow_status", &with(&[("phase", "Running")])),
         1.0

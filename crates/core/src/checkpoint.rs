@@ -217,6 +217,7 @@ pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(300);
 
 /// Writes the tracker's committed positions to the store under `key` as
 /// `{"streams": {name: position}}`, debounced by the policy, and once more when `stop` fires.
+/// `on_saved` hears the number of streams of each saved checkpoint.
 pub async fn run_saver(
     store: Arc<dyn CheckpointStore>,
     flow: String,
@@ -224,6 +225,7 @@ pub async fn run_saver(
     tracker: PositionTracker,
     policy: SavePolicy,
     stop: CancellationToken,
+    on_saved: impl Fn(usize) + Send,
 ) -> Result<(), CheckpointError> {
     let mut saved_version = 0;
     let mut failing: Option<(std::time::Instant, Backoff)> = None;
@@ -249,7 +251,8 @@ pub async fn run_saver(
             continue;
         }
         match save(&*store, &flow, &key, &tracker).await {
-            Ok(()) => {
+            Ok(streams) => {
+                on_saved(streams);
                 if failing.take().is_some() {
                     tracing::info!(flow, "checkpoint saved again");
                 }
@@ -275,7 +278,10 @@ pub async fn run_saver(
     while tracker.version() != saved_version {
         attempts += 1;
         match save(&*store, &flow, &key, &tracker).await {
-            Ok(()) => break,
+            Ok(streams) => {
+                on_saved(streams);
+                break;
+            }
             Err(error) if attempts >= 3 => return Err(error),
             Err(error) => {
                 tracing::error!(flow, %error, attempt = attempts, "saving the checkpoint failed; retrying");
@@ -291,13 +297,14 @@ async fn save(
     flow: &str,
     key: &str,
     tracker: &PositionTracker,
-) -> Result<(), CheckpointError> {
+) -> Result<usize, CheckpointError> {
     let streams: Map<String, Value> = tracker.committed().into_iter().collect();
+    let count = streams.len();
     let mut document = Map::new();
     document.insert("streams".into(), Value::Object(streams));
     store.put(flow, key, Value::Object(document)).await?;
     tracing::debug!(flow, key, "checkpoint saved");
-    Ok(())
+    Ok(count)
 }
 
 #[cfg(test)]
@@ -369,6 +376,7 @@ mod tests {
                 give_up_after,
             },
             stop.clone(),
+            |_| {},
         ))
     }
 
@@ -466,6 +474,7 @@ mod tests {
                 give_up_after: DEFAULT_GIVE_UP_AFTER,
             },
             stop.clone(),
+            |_| {},
         ));
         tracker.stream("in.jsonl").track(json!(42)).ack();
         tokio::task::yield_now().await;

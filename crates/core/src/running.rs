@@ -357,6 +357,10 @@ impl RunningFlow {
                 self.tracker.clone(),
                 checkpointing.policy,
                 self.saver_stop.clone(),
+                {
+                    let metrics = self.metrics.clone();
+                    move |streams| metrics.checkpoint_saved(streams)
+                },
             );
             let state = Arc::clone(&self.state);
             tokio::spawn(async move {

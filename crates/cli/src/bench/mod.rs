@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use dataflow_connectors::generate::GenerateSource;
+use dataflow_core::telemetry::{FlowIdentity, FlowMetrics};
 use dataflow_core::{BuildContext, Flow, PassThrough, RunControl};
 use dataflow_spec::{DataFlow, GenerateSourceConfig};
 use serde_json::{Value, json};
@@ -351,13 +352,24 @@ fn transform(count: u64, payload_bytes: usize) -> anyhow::Result<ExitCode> {
     let mut done = 0u64;
     let mut outputs = 0u64;
     let mut fates = Vec::with_capacity(POOL);
+    // Counted per step as a flow counts: plain integers, flushed into the metrics per chunk
+    // of 64 (a parallel worker's chunk).
+    let steps = FlowMetrics::detached(FlowIdentity {
+        transformers: chain.step_types().iter().map(|t| t.to_string()).collect(),
+        ..Default::default()
+    })
+    .transformers();
+    let mut tally = steps.tally();
     while done < count {
         let take = (count - done).min(POOL as u64) as usize;
         let batch: Vec<Record> = pool[..take].to_vec();
         let started = Instant::now();
         let cpu_started = thread_cpu_seconds();
-        for record in batch {
-            chain.run(record, &mut fates);
+        for (index, record) in batch.into_iter().enumerate() {
+            chain.run_tallied(record, &mut fates, &mut tally);
+            if index % 64 == 63 {
+                steps.flush(&mut tally);
+            }
             // Count and drop the outputs inside the timed part, as a sink would.
             outputs += fates
                 .drain(..)

@@ -3,8 +3,9 @@
 //!
 //! Layout: this file holds the command line, the allocator and the logging set-up, and hands
 //! each command to its module: `run` (load, validate, resolve secrets, build and run one flow),
-//! `validate`, `test_chain` (`dataflow test`) and `bench` (with `bench/kafka.rs` for
-//! `kafka-null`); `dataflow schema` is answered here. `files` reads manifests and reports their
+//! `validate`, `test_chain` (`dataflow test`), `bench` (with `bench/kafka.rs` for
+//! `kafka-null`) and `top` (the live view of a running flow); `dataflow schema` is answered
+//! here. `serve` holds the HTTP endpoints of `--metrics-address`. `files` reads manifests and reports their
 //! problems, `runtime` builds the tokio runtime, `progress` draws the live progress line and
 //! the summary, and `terminal` shares standard error between that line and the log lines.
 
@@ -16,6 +17,7 @@ mod runtime;
 mod serve;
 mod terminal;
 mod test_chain;
+mod top;
 mod validate;
 
 use std::path::PathBuf;
@@ -65,6 +67,8 @@ enum Command {
     Schema,
     /// Measure the engine against a baseline in the same process.
     Bench(bench::BenchArgs),
+    /// A live view of a running flow, from its `--metrics-address`.
+    Top(top::TopArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e.into()),
         },
         Command::Bench(args) => bench::bench(args),
+        Command::Top(args) => top::top(args),
     };
     match result {
         Ok(code) => code,

@@ -262,6 +262,25 @@ fn the_counts_of_a_known_run_are_scraped_with_the_original_names() {
         assert_ne!(labels["connector_name"], "sink", "{labels:?}");
     }
 
+    // `dataflow top` reads the same endpoint.
+    let top = support::dataflow(
+        dir.path(),
+        &["top", &address, "--once", "--interval", "0.2"],
+    );
+    let view = String::from_utf8_lossy(&top.stdout).into_owned();
+    assert!(top.status.success(), "{view}");
+    assert!(view.contains("shop/orders · Running"), "{view}");
+    for row in [
+        "source   file in.jsonl",
+        "chain    0 router",
+        "errors   file errors.jsonl",
+    ] {
+        assert!(
+            view.lines().any(|line| line.starts_with(row)),
+            "{row}:\n{view}"
+        );
+    }
+
     assert_eq!(get(port, "/healthz").unwrap().0, 200);
     assert_eq!(
         get(port, "/livez").unwrap().0,

@@ -249,6 +249,23 @@ fn the_counts_of_a_known_run_are_scraped_with_the_original_names() {
         .unwrap()
         .as_secs_f64();
     assert!((now - 120.0..=now + 1.0).contains(&saved), "{saved} {now}");
+    // Written 3 (2 rows and 1 route record), failed 3: updated once a second.
+    wait_until(Duration::from_secs(5), || {
+        Samples::scrape(port).find("dataflow_task_success_rate", &with(&[])) == Some(0.5)
+    });
+    let samples = Samples::scrape(port);
+    for queue in ["default", "error", "$.n > 100"] {
+        assert_eq!(
+            samples.value("dataflow_task_queue_size", &with(&[("queue_type", queue)])),
+            0.0,
+            "{queue}: drained"
+        );
+    }
+    assert!(
+        samples
+            .find("dataflow_task_throughput_messages_per_second", &with(&[]))
+            .is_some()
+    );
     assert_eq!(
         samples.value("dataflow_status", &with(&[("phase", "Running")])),
         1.0

@@ -27,6 +27,7 @@ pub mod failure;
 pub mod json_text;
 pub mod message;
 pub mod metadata;
+mod monitor;
 pub mod pipeline;
 pub mod registry;
 pub mod retry;

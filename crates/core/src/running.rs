@@ -11,7 +11,6 @@
 //! - `saver_stop`: everything drained; the saver writes the last positions and ends.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use dataflow_spec::{AckPolicy, TransformErrorPolicy};
 use serde_json::{Map, Value};
@@ -23,6 +22,7 @@ use crate::batch::Batching;
 use crate::checkpoint::{CheckpointError, run_saver};
 use crate::failure::{FailureRouter, FlowState};
 use crate::message::Message;
+use crate::monitor::{Queues, Reporting, watch_every_second};
 use crate::pipeline::{Checkpointing, FlowError, RunControl, SinkStage};
 use crate::sink_worker::{
     RejectionTarget, SinkReport, SinkWorker, connect_with_retry, error_records,
@@ -111,6 +111,8 @@ pub(crate) struct RunningFlow {
     name: String,
     source_type: String,
     channel_capacity: usize,
+    /// The channels whose depth the monitor reports.
+    queues: Queues,
     metrics: FlowMetrics,
     health: Arc<Health>,
     state: Arc<FlowState>,
@@ -141,12 +143,14 @@ impl RunningFlow {
         let state = Arc::new(FlowState::default());
         let stats = Arc::clone(&control.stats);
         let tracker = PositionTracker::with_window_limit(window_limit);
-        let monitor = tokio::spawn(watch_held_positions(
+        let queues = Queues::default();
+        let monitor = tokio::spawn(watch_every_second(
             tracker.clone(),
             Reporting {
                 stats: Arc::clone(&stats),
                 metrics: metrics.clone(),
                 health: Arc::clone(&control.health),
+                queues: queues.clone(),
             },
             name.clone(),
         ));
@@ -167,6 +171,7 @@ impl RunningFlow {
             name,
             source_type,
             channel_capacity,
+            queues,
             metrics: metrics.clone(),
             health: Arc::clone(&control.health),
             state,
@@ -187,8 +192,10 @@ impl RunningFlow {
         rejections: RejectionTarget,
         report: SinkReport,
         name: &str,
+        queue: &str,
     ) -> mpsc::Sender<Message> {
         let (sender, receiver) = mpsc::channel(self.channel_capacity);
+        self.queues.add(queue, &sender);
         let worker = SinkWorker::new(
             stage,
             receiver,
@@ -224,6 +231,7 @@ impl RunningFlow {
                 RejectionTarget::StopTheFlow,
                 self.report(self.metrics.error_sink(), false),
                 "the error sink",
+                "error",
             );
             let (failures, failure_rx) = mpsc::channel(self.channel_capacity);
             self.tasks.push(spawn_supervised(
@@ -250,12 +258,9 @@ impl RunningFlow {
             .map(|(index, route)| {
                 let rejections = RejectionTarget::Route(router.clone());
                 let report = self.report(self.metrics.route_sink(index), true);
-                self.spawn_sink(
-                    route,
-                    rejections,
-                    report,
-                    &format!("the route {index} sink"),
-                )
+                let name = format!("the route {index} sink");
+                let queue = self.metrics.route_name(index);
+                self.spawn_sink(route, rejections, report, &name, &queue)
             })
             .collect();
         let main = self.spawn_sink(
@@ -263,6 +268,7 @@ impl RunningFlow {
             RejectionTarget::Route(router.clone()),
             self.report(self.metrics.main_sink(), true),
             "the sink",
+            "default",
         );
         Outputs { main, routes }
     }
@@ -295,6 +301,7 @@ impl RunningFlow {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         if workers > 1 || cores > 1 {
             let (input, parallel_rx) = mpsc::channel(self.channel_capacity);
+            self.queues.add("input", &input);
             self.tasks.push(spawn_supervised(
                 "the transformation stage",
                 &self.state,
@@ -451,37 +458,4 @@ impl RunningFlow {
             None => Ok(snapshot),
         }
     }
-}
-
-/// Copies the number of held positions and the age of the oldest into the stats every second
-/// (the progress line shows them), and warns once a minute while commits stand still for
-/// more than a minute.
-async fn watch_held_positions(tracker: PositionTracker, report: Reporting, flow: String) {
-    const STUCK: Duration = Duration::from_secs(60);
-    let mut warned_at: Option<tokio::time::Instant> = None;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tick.tick().await;
-        let oldest = tracker.oldest_held();
-        let age = oldest.as_ref().map_or(Duration::ZERO, |(_, age)| *age);
-        let held = tracker.outstanding();
-        report.stats.set_held(held, age);
-        report.metrics.set_held(held, age);
-        report.health.set_held(held);
-        if let Some((stream, age)) = oldest
-            && age >= STUCK
-            && warned_at.is_none_or(|at| at.elapsed() >= STUCK)
-        {
-            warned_at = Some(tokio::time::Instant::now());
-            tracing::warn!(flow, %stream, held = tracker.outstanding(), oldest_held_for = ?age,
-                "commits wait for an unacknowledged message");
-        }
-    }
-}
-
-/// Where the held positions are reported: the stats, the metrics and the health endpoints.
-struct Reporting {
-    stats: Arc<Stats>,
-    metrics: FlowMetrics,
-    health: Arc<Health>,
 }

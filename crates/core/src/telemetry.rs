@@ -81,6 +81,14 @@ struct ErrorLabels {
     error_type: String,
 }
 
+/// One channel of a flow.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    namespace: String,
+    name: String,
+    queue_type: String,
+}
+
 /// One step of the chain.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransformerLabels {
@@ -158,6 +166,9 @@ struct Families {
     oldest_held: Family<FlowLabels, Gauge<f64, AtomicU64>>,
     committed_streams: Family<FlowLabels, Gauge>,
     last_checkpoint: Family<FlowLabels, Gauge<f64, AtomicU64>>,
+    queue_size: Family<QueueLabels, Gauge>,
+    throughput: Family<FlowLabels, Gauge<f64, AtomicU64>>,
+    success_rate: Family<FlowLabels, Gauge<f64, AtomicU64>>,
     executions: Family<TransformerLabels, Counter>,
     transformer_in: Family<TransformerLabels, Counter>,
     transformer_out: Family<TransformerLabels, Counter>,
@@ -236,6 +247,21 @@ impl Telemetry {
             "dataflow_checkpoint_last_save_timestamp_seconds",
             "When the checkpoint was last saved (Unix time)",
             f.last_checkpoint.clone(),
+        );
+        registry.register(
+            "dataflow_task_queue_size",
+            "Messages waiting in a channel (input of the chain, default, a route's condition, error)",
+            f.queue_size.clone(),
+        );
+        registry.register(
+            "dataflow_task_throughput_messages_per_second",
+            "Messages written per second over the last 10 s",
+            f.throughput.clone(),
+        );
+        registry.register(
+            "dataflow_task_success_rate",
+            "Written / (written + failed) since the flow started",
+            f.success_rate.clone(),
         );
         registry.register(
             "dataflow_transformer_executions",
@@ -378,13 +404,13 @@ impl FlowMetrics {
 
     /// Route `index`'s sink handles (route: its condition).
     pub fn route_sink(&self, index: usize) -> SinkMetrics {
-        let (connector, condition) = self
+        let connector = self
             .identity
             .routes
             .get(index)
-            .cloned()
-            .unwrap_or_else(|| (ConnectorIdentity::default(), format!("route {index}")));
-        self.sink(&connector, "route", &condition)
+            .map(|(connector, _)| connector.clone())
+            .unwrap_or_default();
+        self.sink(&connector, "route", &self.route_name(index))
     }
 
     fn sink(&self, connector: &ConnectorIdentity, role: &str, route: &str) -> SinkMetrics {
@@ -447,6 +473,44 @@ impl FlowMetrics {
             })
             .collect();
         TransformerMetrics { steps }
+    }
+
+    /// The `route` label of route `index`: its condition.
+    pub fn route_name(&self, index: usize) -> String {
+        self.identity.routes.get(index).map_or_else(
+            || format!("route {index}"),
+            |(_, condition)| condition.clone(),
+        )
+    }
+
+    /// Sets the depth of channel `queue_type`.
+    pub fn set_queue_size(&self, queue_type: &str, depth: usize) {
+        let labels = QueueLabels {
+            namespace: self.identity.namespace.clone(),
+            name: self.identity.name.clone(),
+            queue_type: queue_type.into(),
+        };
+        self.families
+            .queue_size
+            .get_or_create(&labels)
+            .set(depth as i64);
+    }
+
+    /// Sets the throughput (messages written per second) and the success rate from the totals
+    /// written and failed (1 before anything was processed).
+    pub fn set_rates(&self, per_second: f64, written: u64, failed: u64) {
+        let labels = self.flow_labels();
+        self.families
+            .throughput
+            .get_or_create(&labels)
+            .set(per_second);
+        let processed = written + failed;
+        let rate = if processed == 0 {
+            1.0
+        } else {
+            written as f64 / processed as f64
+        };
+        self.families.success_rate.get_or_create(&labels).set(rate);
     }
 
     /// Sets the held positions and the age of the oldest.

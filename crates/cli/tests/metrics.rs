@@ -266,6 +266,16 @@ fn the_counts_of_a_known_run_are_scraped_with_the_original_names() {
             .find("dataflow_task_throughput_messages_per_second", &with(&[]))
             .is_some()
     );
+    // One sample per batch at least (one written message in eight is sampled).
+    let latencies = samples.value("dataflow_task_end_to_end_latency_seconds_count", &with(&[]));
+    assert!((1.0..=3.0).contains(&latencies), "{latencies}");
+    for stage in ["sink_write", "error_sink_write"] {
+        let writes = samples.value(
+            "dataflow_task_stage_duration_seconds_count",
+            &with(&[("stage", stage)]),
+        );
+        assert!(writes >= 1.0, "{stage}: {writes}");
+    }
     assert_eq!(
         samples.value("dataflow_status", &with(&[("phase", "Running")])),
         1.0

@@ -98,6 +98,10 @@ pub(crate) async fn error_records(
     }
 }
 
+/// One written message in this many (the first of each batch among them) gives the end-to-end
+/// latency histogram a sample: the distribution without a histogram update per message.
+const LATENCY_SAMPLE: usize = 8;
+
 /// How long a sink write may run before a warning says so (and again each time as long).
 const SLOW_WRITE: Duration = Duration::from_secs(30);
 
@@ -225,11 +229,17 @@ impl SinkWorker {
     async fn timed_write(&mut self, batch: &[Message]) -> Result<Vec<Rejection>, SinkError> {
         let started = tokio::time::Instant::now();
         let type_name = &self.type_name;
+        let write_duration = &self.report.metrics.write_duration;
         let write = self.sink.write(batch);
         let mut write = std::pin::pin!(write);
         loop {
             tokio::select! {
-                result = &mut write => return result,
+                result = &mut write => {
+                    if result.is_ok() {
+                        write_duration.observe(started.elapsed().as_secs_f64());
+                    }
+                    return result;
+                }
                 _ = tokio::time::sleep(SLOW_WRITE) => {
                     tracing::warn!(sink = %type_name, batch = batch.len(),
                         running_for = ?started.elapsed(), "a write is still running");
@@ -241,6 +251,7 @@ impl SinkWorker {
     /// Acknowledges the written messages and routes the rejected ones. Returns false when the
     /// flow stops; the messages after the failing one are then left unacknowledged.
     async fn settle(&mut self, batch: &mut Vec<Message>, mut rejections: Vec<Rejection>) -> bool {
+        let now = chrono::Utc::now();
         rejections.sort_by_key(|r| r.index);
         rejections.dedup_by_key(|r| r.index);
         let mut rejections = rejections.into_iter().peekable();
@@ -254,6 +265,12 @@ impl SinkWorker {
                     break;
                 }
             } else {
+                // Error records are made at the failure: their age says nothing.
+                if self.report.counts_as_written && written.len() % LATENCY_SAMPLE == 0 {
+                    let age = now.signed_duration_since(message.record.timestamp);
+                    let seconds = age.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+                    self.report.metrics.latency.observe(seconds.max(0.0));
+                }
                 written.push(message.ack);
             }
         }

@@ -19,6 +19,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::classify::ErrorType;
@@ -79,6 +80,14 @@ struct ErrorLabels {
     role: String,
     operation: String,
     error_type: String,
+}
+
+/// One stage of a flow.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    namespace: String,
+    name: String,
+    stage: String,
 }
 
 /// One channel of a flow.
@@ -153,7 +162,6 @@ impl Phase {
 }
 
 /// Every family, shared by the flows of a process.
-#[derive(Default)]
 struct Families {
     received: Family<ReceivedLabels, Counter>,
     sent: Family<SentLabels, Counter>,
@@ -167,12 +175,46 @@ struct Families {
     committed_streams: Family<FlowLabels, Gauge>,
     last_checkpoint: Family<FlowLabels, Gauge<f64, AtomicU64>>,
     queue_size: Family<QueueLabels, Gauge>,
+    end_to_end: Family<FlowLabels, Histogram>,
+    stage_duration: Family<StageLabels, Histogram>,
     throughput: Family<FlowLabels, Gauge<f64, AtomicU64>>,
     success_rate: Family<FlowLabels, Gauge<f64, AtomicU64>>,
     executions: Family<TransformerLabels, Counter>,
     transformer_in: Family<TransformerLabels, Counter>,
     transformer_out: Family<TransformerLabels, Counter>,
     transformer_errors: Family<TransformerErrorLabels, Counter>,
+}
+
+impl Default for Families {
+    fn default() -> Self {
+        Families {
+            received: Family::default(),
+            sent: Family::default(),
+            read: Family::default(),
+            written: Family::default(),
+            errors: Family::default(),
+            connection: Family::default(),
+            status: Family::default(),
+            active: Family::default(),
+            oldest_held: Family::default(),
+            committed_streams: Family::default(),
+            last_checkpoint: Family::default(),
+            queue_size: Family::default(),
+            // The original's buckets: exp(0.001, 2, 12) and exp(0.0001, 2, 14).
+            end_to_end: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 12))
+            }),
+            stage_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 2.0, 14))
+            }),
+            throughput: Family::default(),
+            success_rate: Family::default(),
+            executions: Family::default(),
+            transformer_in: Family::default(),
+            transformer_out: Family::default(),
+            transformer_errors: Family::default(),
+        }
+    }
 }
 
 /// The metrics registry of one process.
@@ -247,6 +289,16 @@ impl Telemetry {
             "dataflow_checkpoint_last_save_timestamp_seconds",
             "When the checkpoint was last saved (Unix time)",
             f.last_checkpoint.clone(),
+        );
+        registry.register(
+            "dataflow_task_end_to_end_latency_seconds",
+            "From the record's time (the source's when it has one) to its durable write",
+            f.end_to_end.clone(),
+        );
+        registry.register(
+            "dataflow_task_stage_duration_seconds",
+            "Duration of a stage's unit of work (sink_write, error_sink_write: one batch)",
+            f.stage_duration.clone(),
         );
         registry.register(
             "dataflow_task_queue_size",
@@ -415,6 +467,16 @@ impl FlowMetrics {
 
     fn sink(&self, connector: &ConnectorIdentity, role: &str, route: &str) -> SinkMetrics {
         let labels = self.connector_labels(connector, role);
+        let stage = StageLabels {
+            namespace: labels.namespace.clone(),
+            name: labels.name.clone(),
+            stage: if role == "error_sink" {
+                "error_sink_write"
+            } else {
+                "sink_write"
+            }
+            .into(),
+        };
         let written = WrittenLabels {
             namespace: labels.namespace.clone(),
             name: labels.name.clone(),
@@ -432,6 +494,11 @@ impl FlowMetrics {
             }),
             written: self.families.written.get_or_create_owned(&written),
             connection: self.families.connection.get_or_create_owned(&labels),
+            latency: self
+                .families
+                .end_to_end
+                .get_or_create_owned(&self.flow_labels()),
+            write_duration: self.families.stage_duration.get_or_create_owned(&stage),
             errors: ErrorCounters {
                 families: Arc::clone(&self.families),
                 labels,
@@ -631,6 +698,10 @@ pub struct SinkMetrics {
     pub written: Counter,
     /// `dataflow_connector_connection_status`.
     pub connection: Gauge,
+    /// `dataflow_task_end_to_end_latency_seconds` (shared by the flow's sinks).
+    pub latency: Histogram,
+    /// `dataflow_task_stage_duration_seconds` of this sink's writes.
+    pub write_duration: Histogram,
     /// `dataflow_connector_errors_total`.
     pub errors: ErrorCounters,
 }

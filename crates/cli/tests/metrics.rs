@@ -240,6 +240,14 @@ fn the_counts_of_a_known_run_are_scraped_with_the_original_names() {
     wait_until(Duration::from_secs(20), || {
         Samples::scrape(port).find("dataflow_committed_streams", &with(&[])) == Some(1.0)
     });
+    let position = Samples::scrape(port).value(
+        "dataflow_committed_position",
+        &with(&[("stream", "in.jsonl")]),
+    );
+    assert!(
+        position > 0.0 && position <= INPUT.len() as f64,
+        "{position}"
+    );
     let saved = Samples::scrape(port).value(
         "dataflow_checkpoint_last_save_timestamp_seconds",
         &with(&[]),

@@ -217,7 +217,7 @@ pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(300);
 
 /// Writes the tracker's committed positions to the store under `key` as
 /// `{"streams": {name: position}}`, debounced by the policy, and once more when `stop` fires.
-/// `on_saved` hears the number of streams of each saved checkpoint.
+/// `on_saved` hears the streams of each saved checkpoint.
 pub async fn run_saver(
     store: Arc<dyn CheckpointStore>,
     flow: String,
@@ -225,7 +225,7 @@ pub async fn run_saver(
     tracker: PositionTracker,
     policy: SavePolicy,
     stop: CancellationToken,
-    on_saved: impl Fn(usize) + Send,
+    on_saved: impl Fn(&Map<String, Value>) + Send,
 ) -> Result<(), CheckpointError> {
     let mut saved_version = 0;
     let mut failing: Option<(std::time::Instant, Backoff)> = None;
@@ -252,7 +252,7 @@ pub async fn run_saver(
         }
         match save(&*store, &flow, &key, &tracker).await {
             Ok(streams) => {
-                on_saved(streams);
+                on_saved(&streams);
                 if failing.take().is_some() {
                     tracing::info!(flow, "checkpoint saved again");
                 }
@@ -279,7 +279,7 @@ pub async fn run_saver(
         attempts += 1;
         match save(&*store, &flow, &key, &tracker).await {
             Ok(streams) => {
-                on_saved(streams);
+                on_saved(&streams);
                 break;
             }
             Err(error) if attempts >= 3 => return Err(error),
@@ -297,14 +297,13 @@ async fn save(
     flow: &str,
     key: &str,
     tracker: &PositionTracker,
-) -> Result<usize, CheckpointError> {
+) -> Result<Map<String, Value>, CheckpointError> {
     let streams: Map<String, Value> = tracker.committed().into_iter().collect();
-    let count = streams.len();
     let mut document = Map::new();
-    document.insert("streams".into(), Value::Object(streams));
+    document.insert("streams".into(), Value::Object(streams.clone()));
     store.put(flow, key, Value::Object(document)).await?;
     tracing::debug!(flow, key, "checkpoint saved");
-    Ok(count)
+    Ok(streams)
 }
 
 #[cfg(test)]

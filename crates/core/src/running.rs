@@ -366,7 +366,7 @@ impl RunningFlow {
                 self.saver_stop.clone(),
                 {
                     let metrics = self.metrics.clone();
-                    move |streams| metrics.checkpoint_saved(streams)
+                    move |streams: &Map<String, Value>| metrics.checkpoint_saved(streams)
                 },
             );
             let state = Arc::clone(&self.state);

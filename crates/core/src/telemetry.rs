@@ -82,6 +82,14 @@ struct ErrorLabels {
     error_type: String,
 }
 
+/// One stream (partition, file, table) of a flow's source.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StreamLabels {
+    namespace: String,
+    name: String,
+    stream: String,
+}
+
 /// One stage of a flow.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StageLabels {
@@ -175,6 +183,7 @@ struct Families {
     committed_streams: Family<FlowLabels, Gauge>,
     last_checkpoint: Family<FlowLabels, Gauge<f64, AtomicU64>>,
     queue_size: Family<QueueLabels, Gauge>,
+    committed_position: Family<StreamLabels, Gauge<f64, AtomicU64>>,
     end_to_end: Family<FlowLabels, Histogram>,
     stage_duration: Family<StageLabels, Histogram>,
     throughput: Family<FlowLabels, Gauge<f64, AtomicU64>>,
@@ -200,6 +209,7 @@ impl Default for Families {
             committed_streams: Family::default(),
             last_checkpoint: Family::default(),
             queue_size: Family::default(),
+            committed_position: Family::default(),
             // The original's buckets: exp(0.001, 2, 12) and exp(0.0001, 2, 14).
             end_to_end: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.001, 2.0, 12))
@@ -284,6 +294,11 @@ impl Telemetry {
             "dataflow_committed_streams",
             "Streams (partitions, files, tables) with a committed position",
             f.committed_streams.clone(),
+        );
+        registry.register(
+            "dataflow_committed_position",
+            "The committed position of a stream, when it is a number (Kafka offset, file offset)",
+            f.committed_position.clone(),
         );
         registry.register(
             "dataflow_checkpoint_last_save_timestamp_seconds",
@@ -590,8 +605,27 @@ impl FlowMetrics {
             .set(oldest.as_secs_f64());
     }
 
-    /// Notes a saved checkpoint of `streams` committed streams.
-    pub fn checkpoint_saved(&self, streams: usize) {
+    /// Notes a saved checkpoint: when, how many streams, and each stream's committed position
+    /// when it is a number (a Kafka offset; a file's byte offset or a JSON array's index).
+    pub fn checkpoint_saved(&self, streams: &serde_json::Map<String, serde_json::Value>) {
+        for (stream, position) in streams {
+            let number = position
+                .as_f64()
+                .or_else(|| position.get("offset").and_then(serde_json::Value::as_f64))
+                .or_else(|| position.get("index").and_then(serde_json::Value::as_f64));
+            if let Some(number) = number {
+                let labels = StreamLabels {
+                    namespace: self.identity.namespace.clone(),
+                    name: self.identity.name.clone(),
+                    stream: stream.clone(),
+                };
+                self.families
+                    .committed_position
+                    .get_or_create(&labels)
+                    .set(number);
+            }
+        }
+        let streams = streams.len();
         let labels = self.flow_labels();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -650,3 +650,40 @@ fn a_revoke_with_messages_in_flight_loses_nothing() {
         (0..total).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn the_consumer_lag_of_each_partition_is_a_metric() {
+    use support::scrape::{Samples, free_port};
+    let topic = create_topic(2);
+    produce(&topic, &numbered(0..50));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!(
+            "source:\n  type: kafka\n  config: {{brokers: [\"{BROKERS}\"], topic: {topic}, consumerGroup: g-{topic}, \
+             librdkafkaOptions: {{statistics.interval.ms: \"300\", session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}}}}\n\
+             sink: {{type: file, config: {{path: out.jsonl}}}}\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let mut running = spawn(
+        dir.path(),
+        &["run", "flow.yaml", "--quiet", "--metrics-address", &address],
+    );
+    let out = dir.path().join("out.jsonl");
+    wait_until(Duration::from_secs(90), || json_lines(&out).len() == 50);
+    // Everything read: librdkafka's next statistics say so for both partitions.
+    wait_until(Duration::from_secs(30), || {
+        let samples = Samples::scrape(port);
+        (0..2).all(|partition| {
+            let stream = format!("{topic}/{partition}");
+            samples.find(
+                "dataflow_connector_consumer_lag",
+                &[("stream", stream.as_str())],
+            ) == Some(0.0)
+        })
+    });
+    stop(&mut running);
+}

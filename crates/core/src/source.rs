@@ -112,6 +112,12 @@ impl SourceContext {
         self.tracker.committed()
     }
 
+    /// Reports how many records of `stream` are not read yet (a Kafka partition's consumer
+    /// lag), for `dataflow_connector_consumer_lag`.
+    pub fn set_lag(&self, stream: &str, lag: i64) {
+        self.metrics.lags.set(stream, lag);
+    }
+
     /// Fires when the source should stop reading (shutdown requested or flow aborted).
     pub fn stopping(&self) -> &CancellationToken {
         &self.stop

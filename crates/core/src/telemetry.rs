@@ -184,6 +184,7 @@ struct Families {
     last_checkpoint: Family<FlowLabels, Gauge<f64, AtomicU64>>,
     queue_size: Family<QueueLabels, Gauge>,
     committed_position: Family<StreamLabels, Gauge<f64, AtomicU64>>,
+    consumer_lag: Family<StreamLabels, Gauge>,
     end_to_end: Family<FlowLabels, Histogram>,
     stage_duration: Family<StageLabels, Histogram>,
     throughput: Family<FlowLabels, Gauge<f64, AtomicU64>>,
@@ -210,6 +211,7 @@ impl Default for Families {
             last_checkpoint: Family::default(),
             queue_size: Family::default(),
             committed_position: Family::default(),
+            consumer_lag: Family::default(),
             // The original's buckets: exp(0.001, 2, 12) and exp(0.0001, 2, 14).
             end_to_end: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.001, 2.0, 12))
@@ -299,6 +301,11 @@ impl Telemetry {
             "dataflow_committed_position",
             "The committed position of a stream, when it is a number (Kafka offset, file offset)",
             f.committed_position.clone(),
+        );
+        registry.register(
+            "dataflow_connector_consumer_lag",
+            "Records of a stream not yet read (Kafka: from librdkafka's statistics)",
+            f.consumer_lag.clone(),
         );
         registry.register(
             "dataflow_checkpoint_last_save_timestamp_seconds",
@@ -451,6 +458,11 @@ impl FlowMetrics {
                 source_type: source.connector_type.clone(),
             }),
             read: self.families.read.get_or_create_owned(&labels),
+            lags: LagGauges {
+                families: Arc::clone(&self.families),
+                namespace: self.identity.namespace.clone(),
+                name: self.identity.name.clone(),
+            },
             errors: ErrorCounters {
                 families: Arc::clone(&self.families),
                 labels,
@@ -711,8 +723,30 @@ pub struct SourceMetrics {
     pub received: Counter,
     /// `dataflow_connector_messages_read_total`.
     pub read: Counter,
+    /// `dataflow_connector_consumer_lag`, per stream.
+    pub lags: LagGauges,
     /// `dataflow_connector_errors_total` (operation `read`).
     pub errors: ErrorCounters,
+}
+
+/// The consumer lag of a source's streams (a series per stream, made on its first report).
+#[derive(Clone)]
+pub struct LagGauges {
+    families: Arc<Families>,
+    namespace: String,
+    name: String,
+}
+
+impl LagGauges {
+    /// Sets the lag of `stream`.
+    pub fn set(&self, stream: &str, lag: i64) {
+        let labels = StreamLabels {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            stream: stream.into(),
+        };
+        self.families.consumer_lag.get_or_create(&labels).set(lag);
+    }
 }
 
 impl SourceMetrics {

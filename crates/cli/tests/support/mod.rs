@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+pub mod scrape;
+
 use rand::Rng;
 use serde_json::Value;
 

@@ -50,6 +50,8 @@ pub struct KafkaSource {
     /// store moves the group's offset back.
     rebalances: Rebalances,
     floors: Mutex<AssignmentFloors>,
+    /// Each partition's consumer lag, from librdkafka's statistics.
+    lags: Arc<Mutex<BTreeMap<String, i64>>>,
     topic: String,
     decoder: Arc<Decoder>,
 }
@@ -115,6 +117,9 @@ impl KafkaSource {
         }
         // The pass-through options win over everything set here but the offset store, which
         // at-least-once depends on (validation refuses to change it too).
+        // Statistics every 5 s give each partition's consumer lag (`librdkafkaOptions` may set
+        // another interval).
+        client.set("statistics.interval.ms", "5000");
         for (key, value) in &config.connection.librdkafka_options {
             client.set(key, value);
         }
@@ -122,6 +127,7 @@ impl KafkaSource {
         let context = WatchedContext::default();
         let watch = context.watch.clone();
         let rebalances = context.rebalances.clone();
+        let lags = Arc::clone(&context.lags);
         let consumer: StreamConsumer<WatchedContext> = client
             .create_with_context(context)
             .map_err(|e| format!("kafka source: {e}"))?;
@@ -129,6 +135,7 @@ impl KafkaSource {
             consumer,
             watch,
             rebalances,
+            lags,
             floors: Mutex::new(AssignmentFloors::default()),
             decoder: Arc::new(Decoder {
                 topic: Arc::from(topic.as_str()),
@@ -193,6 +200,7 @@ impl KafkaSource {
                     }
                     if Instant::now() >= next_store {
                         self.store(&context.committed());
+                        self.report_lags(context);
                         next_store = Instant::now() + STORE_EVERY;
                     }
                     match ready {
@@ -265,6 +273,15 @@ impl KafkaSource {
                 .or_insert_with(|| context.stream(&format!("{}/{partition}", self.topic)))
                 .track(Position::Count(message.offset() as u64));
             chunk.push(Self::fetch(&message, token));
+        }
+    }
+
+    /// Reports each partition's consumer lag from the latest statistics.
+    fn report_lags(&self, context: &SourceContext) {
+        if let Ok(lags) = self.lags.lock() {
+            for (stream, lag) in lags.iter() {
+                context.set_lag(stream, *lag);
+            }
         }
     }
 

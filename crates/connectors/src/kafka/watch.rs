@@ -5,6 +5,7 @@
 
 use super::floors::Rebalances;
 use super::repeated::{Repeated, Report};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use rdkafka::ClientContext;
@@ -109,9 +110,33 @@ pub(super) struct WatchedContext {
     repeated: Arc<std::sync::Mutex<Repeated>>,
     /// Counted after each rebalance (the source's stores depend on it).
     pub(super) rebalances: Rebalances,
+    /// The consumer lag per `topic/partition`, from librdkafka's statistics.
+    pub(super) lags: Arc<Mutex<BTreeMap<String, i64>>>,
 }
 
 impl ClientContext for WatchedContext {
+    /// Keeps each partition's consumer lag (`statistics.interval.ms` turns the statistics on).
+    /// Read loosely from the JSON: only the fields used here need to be there.
+    fn stats_raw(&self, statistics: &[u8]) {
+        let Ok(statistics) = serde_json::from_slice::<serde_json::Value>(statistics) else {
+            return;
+        };
+        let Ok(mut lags) = self.lags.lock() else {
+            return;
+        };
+        for (topic, details) in statistics["topics"].as_object().into_iter().flatten() {
+            for (partition, details) in details["partitions"].as_object().into_iter().flatten() {
+                // Partition -1 is librdkafka's internal one; a lag of -1 is not known yet.
+                match details["consumer_lag"].as_i64() {
+                    Some(lag) if lag >= 0 && partition != "-1" => {
+                        lags.insert(format!("{topic}/{partition}"), lag);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         // A broker list written with credentials (`user:password@host:9092`) comes back in
         // librdkafka's resolve errors: masked before anything is logged or raised.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
-use dataflow_core::telemetry::{Health, Telemetry};
+use dataflow_core::telemetry::{FlowIdentity, Health, Telemetry};
 use dataflow_core::{BuildContext, CheckpointStore, FileCheckpointStore, Flow, RunControl, Stats};
 use dataflow_spec::{ChainResolver, DataFlow, SecretResolver, SecretsDir, resolve_secrets};
 use tokio_util::sync::CancellationToken;
@@ -54,10 +54,12 @@ pub struct RunArgs {
 /// Runs the DataFlow of the given files.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let manifests = load(&args.files)?;
-    let flow = single_flow(&manifests)?;
-    let flow = resolve(&flow, &manifests, args.secrets_dir.as_ref())?;
+    let written = single_flow(&manifests)?;
+    let flow = resolve(&written, &manifests, args.secrets_dir.as_ref())?;
+    // Labelled from the flow as written: no value that came from a secret becomes a label.
+    let identity = FlowIdentity::of(&written);
     let runtime = crate::runtime::build(args.worker_threads)?;
-    runtime.block_on(run_flow(flow, &args))
+    runtime.block_on(run_flow(flow, identity, &args))
 }
 
 fn resolve(
@@ -98,7 +100,11 @@ fn resolve(
     Ok(resolved)
 }
 
-async fn run_flow(flow: DataFlow, args: &RunArgs) -> anyhow::Result<ExitCode> {
+async fn run_flow(
+    flow: DataFlow,
+    identity: FlowIdentity,
+    args: &RunArgs,
+) -> anyhow::Result<ExitCode> {
     if flow.spec.checkpoint_reset {
         // The operator clears the flag after one reset; a file on disk cannot be changed here.
         tracing::warn!(
@@ -114,7 +120,8 @@ async fn run_flow(flow: DataFlow, args: &RunArgs) -> anyhow::Result<ExitCode> {
         once: args.once,
     };
     let store: Arc<dyn CheckpointStore> = Arc::new(FileCheckpointStore::new(&args.state_dir));
-    let runnable = Flow::from_spec(&flow, &registry, transformer, &context, Some(store))?;
+    let mut runnable = Flow::from_spec(&flow, &registry, transformer, &context, Some(store))?;
+    runnable.identity = identity;
     let control = RunControl {
         shutdown: CancellationToken::new(),
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),

@@ -43,9 +43,12 @@ impl Queues {
         };
         queues
             .iter()
-            .filter_map(|(name, weak)| {
-                let sender = weak.upgrade()?;
-                Some((name.clone(), sender.max_capacity() - sender.capacity()))
+            .map(|(name, weak)| {
+                // A closed channel holds nothing.
+                let depth = weak
+                    .upgrade()
+                    .map_or(0, |sender| sender.max_capacity() - sender.capacity());
+                (name.clone(), depth)
             })
             .collect()
     }
@@ -60,8 +63,14 @@ pub(crate) async fn watch_every_second(tracker: PositionTracker, report: Reporti
     let mut warned_at: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut written = VecDeque::with_capacity(THROUGHPUT_WINDOW + 1);
+    let mut commits = tracker.version();
     loop {
         tick.tick().await;
+        // A commit is progress too (a filter that drops most messages writes little).
+        if tracker.version() != commits {
+            commits = tracker.version();
+            report.health.progressed();
+        }
         let oldest = tracker.oldest_held();
         let age = oldest.as_ref().map_or(Duration::ZERO, |(_, age)| *age);
         let held = tracker.outstanding();

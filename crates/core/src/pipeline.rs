@@ -177,29 +177,7 @@ impl Flow {
             }),
             _ => None,
         };
-        let identity = FlowIdentity {
-            namespace: flow.namespace().to_string(),
-            name: flow.name().to_string(),
-            source: connector_identity(spec.source.type_name(), &spec.source),
-            sink: connector_identity(spec.sink.type_name(), &spec.sink),
-            error_sink: spec
-                .errors
-                .as_ref()
-                .map(|errors| connector_identity(errors.sink.type_name(), &errors.sink)),
-            routes: spec
-                .routes()
-                .iter()
-                .map(|route| {
-                    let sink = connector_identity(route.sink.type_name(), &route.sink);
-                    (sink, route.condition.clone())
-                })
-                .collect(),
-            transformers: spec
-                .transformations
-                .iter()
-                .map(|step| step.type_name().to_string())
-                .collect(),
-        };
+        let identity = FlowIdentity::of(flow);
         Ok(Flow {
             identity,
             name: format!("{}/{}", flow.namespace(), flow.name()),
@@ -226,6 +204,12 @@ impl Flow {
         let result = self.run_steps(&control, &metrics).await;
         control.health.set_ready(false);
         metrics.set_phase(match &result {
+            // Stopped while connecting is a stop, not a failure.
+            Err(FlowError::Connect { reason, .. })
+                if reason.kind == crate::classify::ErrorType::ContextCanceled =>
+            {
+                Phase::Stopped
+            }
             Err(_) => Phase::Error,
             Ok(_) if control.shutdown.is_cancelled() => Phase::Stopped,
             Ok(_) => Phase::Completed,
@@ -304,5 +288,37 @@ fn connector_identity(connector_type: &str, block: &impl serde::Serialize) -> Co
     ConnectorIdentity {
         connector_type: connector_type.into(),
         connector_name: name.into(),
+    }
+}
+
+impl FlowIdentity {
+    /// The identity of `flow` for the metrics' labels. Give it the flow as written, before its
+    /// secrets are resolved: a topic or table that comes from a secret is then not there, and
+    /// the connector is named by its type (`/metrics` is served without authentication).
+    pub fn of(flow: &DataFlow) -> FlowIdentity {
+        let spec = &flow.spec;
+        FlowIdentity {
+            namespace: flow.namespace().to_string(),
+            name: flow.name().to_string(),
+            source: connector_identity(spec.source.type_name(), &spec.source),
+            sink: connector_identity(spec.sink.type_name(), &spec.sink),
+            error_sink: spec
+                .errors
+                .as_ref()
+                .map(|errors| connector_identity(errors.sink.type_name(), &errors.sink)),
+            routes: spec
+                .routes()
+                .iter()
+                .map(|route| {
+                    let sink = connector_identity(route.sink.type_name(), &route.sink);
+                    (sink, route.condition.clone())
+                })
+                .collect(),
+            transformers: spec
+                .transformations
+                .iter()
+                .map(|step| step.type_name().to_string())
+                .collect(),
+        }
     }
 }

@@ -112,10 +112,11 @@ impl SourceContext {
         self.tracker.committed()
     }
 
-    /// Reports how many records of `stream` are not read yet (a Kafka partition's consumer
-    /// lag), for `dataflow_connector_consumer_lag`.
-    pub fn set_lag(&self, stream: &str, lag: i64) {
-        self.metrics.lags.set(stream, lag);
+    /// Reports, per stream, how many records follow its committed position (a Kafka
+    /// partition's consumer lag), for `dataflow_connector_consumer_lag`; streams left out are
+    /// no longer reported.
+    pub fn set_lags(&self, lags: &std::collections::BTreeMap<String, i64>) {
+        self.metrics.lags.set_all(lags);
     }
 
     /// Fires when the source should stop reading (shutdown requested or flow aborted).

@@ -304,7 +304,7 @@ impl Telemetry {
         );
         registry.register(
             "dataflow_connector_consumer_lag",
-            "Records of a stream not yet read (Kafka: from librdkafka's statistics)",
+            "Records of a stream after its committed position (Kafka: librdkafka's statistics)",
             f.consumer_lag.clone(),
         );
         registry.register(
@@ -462,6 +462,7 @@ impl FlowMetrics {
                 families: Arc::clone(&self.families),
                 namespace: self.identity.namespace.clone(),
                 name: self.identity.name.clone(),
+                reported: Arc::default(),
             },
             errors: ErrorCounters {
                 families: Arc::clone(&self.families),
@@ -677,9 +678,11 @@ impl TransformerMetrics {
     /// Adds what a run of records did to the counters, and clears the tally.
     pub fn flush(&self, tally: &mut StepTally) {
         for (metrics, counts) in self.steps.iter().zip(tally.steps.iter_mut()) {
+            if counts.input > 0 {
+                metrics.input.inc_by(counts.input);
+            }
             if counts.executions > 0 {
                 metrics.executions.inc_by(counts.executions);
-                metrics.input.inc_by(counts.executions);
             }
             if counts.output > 0 {
                 metrics.output.inc_by(counts.output);
@@ -735,17 +738,38 @@ pub struct LagGauges {
     families: Arc<Families>,
     namespace: String,
     name: String,
+    /// The streams with a series now.
+    reported: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl LagGauges {
-    /// Sets the lag of `stream`.
-    pub fn set(&self, stream: &str, lag: i64) {
-        let labels = StreamLabels {
+    /// Sets the lag of every stream in `lags`; the series of streams not in it any more (a
+    /// partition revoked) are removed rather than left frozen.
+    pub fn set_all(&self, lags: &std::collections::BTreeMap<String, i64>) {
+        let labels = |stream: &str| StreamLabels {
             namespace: self.namespace.clone(),
             name: self.name.clone(),
             stream: stream.into(),
         };
-        self.families.consumer_lag.get_or_create(&labels).set(lag);
+        let Ok(mut reported) = self.reported.lock() else {
+            return;
+        };
+        reported.retain(|stream| {
+            let kept = lags.contains_key(stream);
+            if !kept {
+                self.families.consumer_lag.remove(&labels(stream));
+            }
+            kept
+        });
+        for (stream, lag) in lags {
+            self.families
+                .consumer_lag
+                .get_or_create(&labels(stream))
+                .set(*lag);
+            if !reported.contains(stream) {
+                reported.insert(stream.clone());
+            }
+        }
     }
 }
 
@@ -789,6 +813,8 @@ pub struct Health {
     /// Milliseconds since the Unix epoch of the last progress (a write or a commit).
     last_progress_ms: AtomicU64,
     held: AtomicU64,
+    /// Milliseconds since the Unix epoch when the held count last rose from zero.
+    held_since_ms: AtomicU64,
 }
 
 impl Health {
@@ -810,7 +836,9 @@ impl Health {
 
     /// Notes how many positions are held (work waiting for progress).
     pub fn set_held(&self, held: u64) {
-        self.held.store(held, Ordering::Relaxed);
+        if self.held.swap(held, Ordering::Relaxed) == 0 && held > 0 {
+            self.held_since_ms.store(now_ms(), Ordering::Relaxed);
+        }
     }
 
     /// How long the flow has held work without progress; `None` when it holds nothing (a flow
@@ -819,8 +847,13 @@ impl Health {
         if self.held.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let since = now_ms().saturating_sub(self.last_progress_ms.load(Ordering::Relaxed));
-        Some(Duration::from_millis(since))
+        // Measured from the later of the last progress and the moment work arrived: a flow
+        // idle for an hour is not stale the second a message comes in.
+        let start = self
+            .last_progress_ms
+            .load(Ordering::Relaxed)
+            .max(self.held_since_ms.load(Ordering::Relaxed));
+        Some(Duration::from_millis(now_ms().saturating_sub(start)))
     }
 }
 
@@ -895,6 +928,21 @@ mod tests {
                 r#"dataflow_status{namespace="default",name="orders",phase="Running"} 0"#
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_stall_clock_starts_when_work_arrives_after_an_idle_time() {
+        let health = Health::default();
+        health
+            .last_progress_ms
+            .store(now_ms() - 3_600_000, Ordering::Relaxed);
+        health.set_held(1);
+        assert!(
+            health
+                .stalled_for()
+                .is_some_and(|d| d < Duration::from_secs(5)),
+            "an hour idle is not an hour stalled"
         );
     }
 

@@ -37,9 +37,11 @@ impl StepTally {
 /// What one step did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct StepCounts {
+    /// Records that reached the step.
+    pub input: u64,
     /// Records the step ran on (its `when` matched).
     pub executions: u64,
-    /// Records it passed on (kept, or derived).
+    /// Records it passed on (kept, derived, or skipped by its `when`).
     pub output: u64,
     /// Records it failed on.
     pub errors: u64,

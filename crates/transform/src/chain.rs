@@ -111,6 +111,7 @@ impl Chain {
         {
             let first = &self.steps[0];
             if let Some(counts) = tally.steps.first_mut() {
+                counts.input += 1;
                 counts.errors += 1;
             }
             fates.push(Fate::Failed(Box::new(TransformFailure {
@@ -131,13 +132,20 @@ impl Chain {
         tally: &mut StepTally,
     ) {
         for (position, step) in self.steps.iter().enumerate().skip(start) {
+            let mut counts = tally.steps.get_mut(position);
+            if let Some(counts) = counts.as_deref_mut() {
+                counts.input += 1;
+            }
             if let Some(when) = &step.when
                 && !when.matches(&record)
             {
+                if let Some(counts) = counts {
+                    counts.output += 1; // passed on unchanged
+                }
                 continue;
             }
             let effect = step.transformation.apply(&mut record);
-            if let Some(counts) = tally.steps.get_mut(position) {
+            if let Some(counts) = counts {
                 counts.executions += 1;
                 match &effect {
                     Ok(Effect::Keep) => counts.output += 1,

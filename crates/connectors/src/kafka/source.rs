@@ -279,9 +279,7 @@ impl KafkaSource {
     /// Reports each partition's consumer lag from the latest statistics.
     fn report_lags(&self, context: &SourceContext) {
         if let Ok(lags) = self.lags.lock() {
-            for (stream, lag) in lags.iter() {
-                context.set_lag(stream, *lag);
-            }
+            context.set_lags(&lags);
         }
     }
 

@@ -121,9 +121,8 @@ impl ClientContext for WatchedContext {
         let Ok(statistics) = serde_json::from_slice::<serde_json::Value>(statistics) else {
             return;
         };
-        let Ok(mut lags) = self.lags.lock() else {
-            return;
-        };
+        // Only the partitions assigned now have a lag: the map is made anew each time.
+        let mut lags = BTreeMap::new();
         for (topic, details) in statistics["topics"].as_object().into_iter().flatten() {
             for (partition, details) in details["partitions"].as_object().into_iter().flatten() {
                 // Partition -1 is librdkafka's internal one; a lag of -1 is not known yet.
@@ -134,6 +133,9 @@ impl ClientContext for WatchedContext {
                     _ => {}
                 }
             }
+        }
+        if let Ok(mut kept) = self.lags.lock() {
+            *kept = lags;
         }
     }
 

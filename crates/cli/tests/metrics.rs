@@ -369,3 +369,38 @@ fn livez_fails_while_a_sink_is_stalled_and_recovers() {
     terminate(&mut running.0, Duration::from_secs(30));
     psql(&format!("DROP SCHEMA {schema} CASCADE"));
 }
+
+#[test]
+fn a_source_whose_polls_fail_is_unhealthy_and_counts_each_failure() {
+    // A port nothing listens on: every poll's connect is refused, and retried.
+    let refused = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flow.yaml"),
+        format!(
+            "source: {{type: postgresql, config: {{connectionString: \"postgres://app@127.0.0.1:{refused}/test?sslmode=disable\", table: t, pollInterval: 1}}}}\n\
+             sink: {{type: stdout}}\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let mut running = spawn(
+        dir.path(),
+        &["run", "flow.yaml", "--metrics-address", &address],
+    );
+    let source = [("role", "source"), ("connector_type", "postgresql")];
+    wait_until(Duration::from_secs(30), || {
+        get(port, "/metrics").is_some()
+            && Samples::scrape(port).find("dataflow_connector_source_poll_healthy", &source)
+                == Some(0.0)
+    });
+    let mut failed = source.to_vec();
+    failed.extend([("operation", "read"), ("error_type", "connection_error")]);
+    wait_until(Duration::from_secs(30), || {
+        Samples::scrape(port)
+            .find("dataflow_connector_errors_total", &failed)
+            .is_some_and(|count| count >= 2.0)
+    });
+    terminate(&mut running.0, Duration::from_secs(30));
+}

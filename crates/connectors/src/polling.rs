@@ -84,6 +84,7 @@ pub async fn run(
         let wait = match outcome {
             Ok(polled) => {
                 backoff = None;
+                context.read_succeeded();
                 match (schedule.once, polled) {
                     (false, _) => schedule.interval,
                     (true, Polled { rows: 0, .. }) => {
@@ -109,6 +110,7 @@ pub async fn run(
             Err(PollFailure::Stopped) => return Ok(()),
             Err(PollFailure::Fatal(reason)) => return Err(SourceError::Fatal(reason)),
             Err(PollFailure::Retry(reason)) => {
+                context.read_failed(reason.kind);
                 let wait = backoff
                     .get_or_insert_with(|| Backoff::new(schedule.interval * 2, MAX_BACKOFF))
                     .next_delay();

@@ -112,6 +112,19 @@ impl SourceContext {
         self.tracker.committed()
     }
 
+    /// Reports a read (a poll, a fetch) that failed and will be retried: counted in
+    /// `dataflow_connector_errors_total{operation="read"}` by kind, and the source is not
+    /// healthy until its next success.
+    pub fn read_failed(&self, kind: ErrorType) {
+        self.metrics.errors.add("read", kind, 1);
+        self.metrics.poll_healthy.set(0);
+    }
+
+    /// Reports a read that succeeded: the source is healthy.
+    pub fn read_succeeded(&self) {
+        self.metrics.poll_healthy.set(1);
+    }
+
     /// Reports, per stream, how many records follow its committed position (a Kafka
     /// partition's consumer lag), for `dataflow_connector_consumer_lag`; streams left out are
     /// no longer reported.

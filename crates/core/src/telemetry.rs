@@ -177,6 +177,7 @@ struct Families {
     written: Family<WrittenLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
     connection: Family<ConnectorLabels, Gauge>,
+    poll_healthy: Family<ConnectorLabels, Gauge>,
     status: Family<StatusLabels, Gauge>,
     active: Family<FlowLabels, Gauge>,
     oldest_held: Family<FlowLabels, Gauge<f64, AtomicU64>>,
@@ -204,6 +205,7 @@ impl Default for Families {
             written: Family::default(),
             errors: Family::default(),
             connection: Family::default(),
+            poll_healthy: Family::default(),
             status: Family::default(),
             active: Family::default(),
             oldest_held: Family::default(),
@@ -276,6 +278,11 @@ impl Telemetry {
             "dataflow_connector_connection_status",
             "1 while the connector is connected",
             f.connection.clone(),
+        );
+        registry.register(
+            "dataflow_connector_source_poll_healthy",
+            "1 while the source's polls (or reads) succeed, 0 while they fail and are retried",
+            f.poll_healthy.clone(),
         );
         registry.register(
             "dataflow_status",
@@ -458,6 +465,7 @@ impl FlowMetrics {
                 source_type: source.connector_type.clone(),
             }),
             read: self.families.read.get_or_create_owned(&labels),
+            poll_healthy: self.families.poll_healthy.get_or_create_owned(&labels),
             lags: LagGauges {
                 families: Arc::clone(&self.families),
                 namespace: self.identity.namespace.clone(),
@@ -726,6 +734,8 @@ pub struct SourceMetrics {
     pub received: Counter,
     /// `dataflow_connector_messages_read_total`.
     pub read: Counter,
+    /// `dataflow_connector_source_poll_healthy`.
+    pub poll_healthy: Gauge,
     /// `dataflow_connector_consumer_lag`, per stream.
     pub lags: LagGauges,
     /// `dataflow_connector_errors_total` (operation `read`).

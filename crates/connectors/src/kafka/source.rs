@@ -186,6 +186,8 @@ impl KafkaSource {
         // Consumer errors: said once, then summarised, and recalled while records stay away.
         let mut errors = Repeated::default();
         let mut chunk = Vec::with_capacity(CHUNK);
+        // Whether reads are known to succeed (the first record says so).
+        let mut healthy = false;
         loop {
             // Records librdkafka already holds are taken without a wait; a chunk leaves when
             // it is full or when the next record is not there yet.
@@ -236,6 +238,8 @@ impl KafkaSource {
                 }
                 Some(Err(error)) => {
                     let error = mask_credentials(&error.to_string());
+                    context.read_failed(dataflow_core::classify(&error, None));
+                    healthy = false;
                     match errors.seen(&error, std::time::Instant::now()) {
                         Report::First => {
                             tracing::warn!(%error, topic = %self.topic, "kafka consumer error")
@@ -262,6 +266,11 @@ impl KafkaSource {
                 }
             };
             errors.clear();
+            if !healthy {
+                // Said once when records flow (again), not per record.
+                context.read_succeeded();
+                healthy = true;
+            }
             let partition = message.partition();
             self.floors.lock().expect("floors lock").read(
                 self.rebalances.count(),

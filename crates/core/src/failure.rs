@@ -180,7 +180,7 @@ pub fn error_record(failure: &Failure) -> Record {
             // Text with a number a value would round is kept as text, exactly.
             let exact = serde_json::from_slice::<Value>(bytes)
                 .ok()
-                .filter(|_| crate::exact_numbers::check(bytes).is_ok());
+                .and_then(|value| crate::message::refuse_inexact(value, bytes).ok());
             match exact {
                 Some(Value::Object(object)) => Value::Object(object),
                 // Bytes that are not UTF-8 are also kept exactly, so the record can be

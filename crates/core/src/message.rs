@@ -48,10 +48,10 @@ impl Payload {
     pub fn parsed_json(text: &[u8]) -> Result<Payload, InvalidJson> {
         let kept = || Bytes::copy_from_slice(text);
         match serde_json::from_slice::<Value>(text) {
-            Ok(value) if has_float(&value) && crate::exact_numbers::check(text).is_err() => {
-                Ok(Payload::JsonText(kept()))
-            }
-            Ok(value) => Ok(Payload::Json(value)),
+            Ok(value) => Ok(match refuse_inexact(value, text) {
+                Ok(value) => Payload::Json(value),
+                Err(_) => Payload::JsonText(kept()),
+            }),
             Err(error) => Err(InvalidJson {
                 error,
                 bytes: kept(),
@@ -101,9 +101,14 @@ impl Payload {
 
 /// The value of checked JSON text, unless a number in it would be rounded.
 fn exact_value(bytes: &[u8]) -> Result<Value, InexactNumber> {
-    let value = parse_checked(bytes);
+    refuse_inexact(parse_checked(bytes), bytes)
+}
+
+/// `value`, parsed from `text`, unless a number of `text` was rounded on the way (only a float
+/// can come from one, so text whose value holds none is not scanned).
+pub(crate) fn refuse_inexact(value: Value, text: &[u8]) -> Result<Value, InexactNumber> {
     if has_float(&value) {
-        crate::exact_numbers::check(bytes)?;
+        crate::exact_numbers::check(text)?;
     }
     Ok(value)
 }
